@@ -1,0 +1,223 @@
+package redisadapter_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+
+	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/internal/sioclient"
+)
+
+// goServer is a Socket.IO v3 server with the Redis adapter, on a loopback
+// port, as a worker would run it (without the worker's auth).
+type goServer struct {
+	IO      *socket.Server
+	Adapter *redisadapter.Adapter
+	URL     string
+	Client  *redis.Client
+}
+
+type serverOptions struct {
+	recovery bool
+	logger   *testLogger
+	adapter  redisadapter.Options
+}
+
+// startGoServer starts a server; sockets join "user:<sub>" where sub comes
+// from auth.user or from the (unverified) JWT in auth.token.
+func startGoServer(t testing.TB, redisURL string, o serverOptions) *goServer {
+	t.Helper()
+	ropts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(ropts)
+	if o.logger != nil {
+		o.adapter.Logger = o.logger.slog()
+	}
+	ad := redisadapter.New(client, o.adapter)
+	opts := socket.DefaultServerOptions()
+	opts.SetAdapter(ad)
+	if o.recovery {
+		csr := socket.DefaultConnectionStateRecovery()
+		csr.SetMaxDisconnectionDuration(60_000)
+		csr.SetSkipMiddlewares(true)
+		opts.SetConnectionStateRecovery(csr)
+	}
+	io := socket.NewServer(nil, opts)
+	io.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
+		sub := subject(s.Handshake().Auth)
+		if sub == "" {
+			next(socket.NewExtendedError("Unauthorized", nil))
+			return
+		}
+		next(nil)
+	})
+	io.On("connection", func(args ...any) {
+		s := args[0].(*socket.Socket)
+		s.Join(socket.Room("user:" + subject(s.Handshake().Auth)))
+		s.On("ping", func(a ...any) {
+			if ack, ok := a[len(a)-1].(socket.Ack); ok {
+				ack([]any{map[string]any{"pong": true}}, nil)
+			}
+		})
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", io.ServeHandler(nil))
+	hs := &http.Server{Handler: mux}
+	go func() { _ = hs.Serve(l) }()
+	g := &goServer{IO: io, Adapter: ad, URL: "http://" + l.Addr().String(), Client: client}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		io.Close(nil)
+		_ = hs.Close()
+		_ = ad.Close(ctx)
+		_ = client.Close()
+	})
+	waitFor(t, 10*time.Second, "adapter subscriptions confirmed", ad.Ready)
+	return g
+}
+
+func subject(auth map[string]any) string {
+	if u, ok := auth["user"].(string); ok {
+		return u
+	}
+	tok, _ := auth["token"].(string)
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	_ = json.Unmarshal(raw, &claims)
+	return claims.Sub
+}
+
+// recorder collects the events of one Go client.
+type recorder struct {
+	mu     sync.Mutex
+	events []sioclient.Event
+	change chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{change: make(chan struct{}, 1)} }
+
+func (r *recorder) on(e sioclient.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	select {
+	case r.change <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) named(name string) []sioclient.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []sioclient.Event
+	for _, e := range r.events {
+		if e.Name == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *recorder) all() []sioclient.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]sioclient.Event(nil), r.events...)
+}
+
+// waitN waits until n events of that name arrived and returns them.
+func (r *recorder) waitN(t testing.TB, name string, n int, within time.Duration) []sioclient.Event {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		if got := r.named(name); len(got) >= n {
+			return got
+		}
+		select {
+		case <-r.change:
+		case <-deadline.C:
+			t.Fatalf("waited %v for %d %q events, got %d", within, n, name, len(r.named(name)))
+		}
+	}
+}
+
+func dial(t testing.TB, url, user string) (*sioclient.Client, *recorder) {
+	t.Helper()
+	rec := newRecorder()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := sioclient.Dial(ctx, sioclient.Options{URL: url, Auth: map[string]any{"user": user}, OnEvent: rec.on})
+	if err != nil {
+		t.Fatalf("dial %s as %s: %v", url, user, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, rec
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testLogger counts and keeps the adapter's log lines.
+type testLogger struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *testLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(p))
+	return len(p), nil
+}
+
+func (l *testLogger) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.Contains(s, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *testLogger) slog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -1,0 +1,73 @@
+package redisadapter_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/internal/testutil/redistest"
+)
+
+// Redis stops for 10 s: local delivery never stops, the adapters report
+// the outage, cross-server delivery resumes within seconds of Redis coming
+// back, and the error log stays a handful of lines.
+func TestRedisOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 s outage")
+	}
+	rs := redistest.Start(t)
+	logA, logB := &testLogger{}, &testLogger{}
+	a := startGoServer(t, rs.URL(), serverOptions{logger: logA})
+	b := startGoServer(t, rs.URL(), serverOptions{logger: logB})
+	_, seven := dial(t, a.URL, "7") // on A, the target of B's emits
+	_, eight := dial(t, a.URL, "8") // on A, the target of A's own emits
+
+	b.IO.To("user:7").Emit("before")
+	seven.waitN(t, "before", 1, 5*time.Second)
+
+	rs.Stop()
+	waitFor(t, 10*time.Second, "A reports the outage", func() bool {
+		return a.Adapter.Status().State == redisadapter.StateReconnecting
+	})
+	const outage = 10 * time.Second
+	sent := 0
+	for end := time.Now().Add(outage); time.Now().Before(end); sent++ {
+		a.IO.To("user:8").Emit("local", sent)
+		b.IO.To("user:7").Emit("lost-remote", sent) // B cannot reach A now
+		time.Sleep(100 * time.Millisecond)          // the emit rate of the test, not synchronisation
+	}
+	eight.waitN(t, "local", sent, 5*time.Second) // every local emit arrived during the outage
+
+	restarted := time.Now()
+	rs.Restart()
+	var back time.Duration
+	for i := 0; ; i++ {
+		b.IO.To("user:7").Emit("after", i)
+		if len(seven.named("after")) > 0 {
+			back = time.Since(restarted)
+			break
+		}
+		if time.Since(restarted) > 15*time.Second {
+			t.Fatalf("cross-server delivery did not resume within 15s of Redis restarting (state A=%s B=%s)",
+				a.Adapter.Status().State, b.Adapter.Status().State)
+		}
+		time.Sleep(50 * time.Millisecond) // probe rate
+	}
+	t.Logf("outage %v: %d local emits delivered; remote delivery back %v after Redis restarted", outage, sent, back.Round(time.Millisecond))
+	waitFor(t, 10*time.Second, "both adapters connected", func() bool {
+		return a.Adapter.Status().State == redisadapter.StateConnected && b.Adapter.Status().State == redisadapter.StateConnected
+	})
+	if r := a.Adapter.Status().Reconnects; r < 1 {
+		t.Errorf("reconnects = %d, want >= 1", r)
+	}
+	for name, l := range map[string]*testLogger{"A": logA, "B": logB} {
+		n := len(l.lines)
+		t.Logf("server %s: %d adapter log lines over the outage", name, n)
+		if n > 8 {
+			t.Errorf("server %s wrote %d log lines in a %v outage; want a handful:\n%v", name, n, outage, l.lines)
+		}
+		if l.count("restored") != 1 {
+			t.Errorf("server %s: want exactly one 'restored' line, log:\n%v", name, l.lines)
+		}
+	}
+}

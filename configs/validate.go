@@ -1,0 +1,248 @@
+package configs
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks every setting and the production rules (a JWT secret, a
+// real Redis, exact CORS origins). It returns nil, one *Error, or several
+// joined. Load already calls it, with file positions in the messages; call it
+// yourself on a Config built some other way.
+func (c *Config) Validate() error {
+	k := checker{}
+	k.check(c)
+	if len(k.errs) > 0 {
+		return joinErrs(k.errs)
+	}
+	return nil
+}
+
+var (
+	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	appNameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
+)
+
+// checker collects validation errors, locating each through src: the place
+// (file line, env var, flag) the offending value came from.
+type checker struct {
+	src  map[string]Error
+	file string // File for values with no known source ("env FRUTOS_CONFIG")
+	errs []error
+}
+
+func (k *checker) failf(path, format string, args ...any) {
+	e, ok := k.src[path]
+	if !ok {
+		e = Error{File: k.file, Field: path}
+		if i := strings.IndexByte(path, '['); i > 0 {
+			// A list item with no position of its own: point at the list.
+			if list, ok := k.src[path[:i]]; ok {
+				e = list
+				e.Field += path[i:]
+			}
+		}
+	}
+	e.Msg = fmt.Sprintf(format, args...)
+	k.errs = append(k.errs, &e)
+}
+
+func (k *checker) positive(path string, d Duration) {
+	if d <= 0 {
+		k.failf(path, "must be longer than 0 (got %s)", d)
+	}
+}
+
+func (k *checker) check(c *Config) {
+	prod := c.Env == Production
+
+	if c.Env != Development && c.Env != Production {
+		k.failf("env", "%q is not an env; use development or production", c.Env)
+	}
+	if !appNameRE.MatchString(c.App) {
+		k.failf("app", "%q is not a usable name; use up to 64 letters, digits, '.', '_' or '-' (it names log files)", c.App)
+	}
+	if c.Instances != InstancesMax && c.Instances < 1 {
+		k.failf("instances", "%d instances cannot serve anything; write a whole number >= 1, or max", int(c.Instances))
+	}
+	if msg := checkHost(c.Host); msg != "" {
+		k.failf("host", "%s", msg)
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		k.failf("port", "%d is not a TCP port; use 1-65535", c.Port)
+	}
+	switch {
+	case c.Home == "":
+		k.failf("home", "empty; the state home is a folder like ~/.frutos")
+	case !filepath.IsAbs(c.Home):
+		k.failf("home", "%q is not an absolute path", c.Home)
+	}
+
+	switch {
+	case c.Redis.URL != "":
+		if msg := checkRedisURL(c.Redis.URL); msg != "" {
+			k.failf("redis.url", "%s", msg)
+		}
+	case prod:
+		k.failf("redis.url", "empty; production needs a real Redis shared by every host "+
+			"(the embedded one is for development only): set REDIS_URL or redis.url under env.production")
+	}
+	if c.Redis.Key == "" {
+		k.failf("redis.key", "empty; the Node adapter's default is socket.io")
+	}
+	k.positive("redis.request_timeout", c.Redis.RequestTimeout)
+
+	if !envNameRE.MatchString(c.Auth.SecretEnv) {
+		k.failf("auth.secret_env", "%q is not an environment variable name; secret_env names the variable "+
+			"(like %s) and the secret goes in that variable", c.Auth.SecretEnv, DefaultSecretEnv)
+	} else if prod && c.Auth.Secret == "" {
+		k.failf("auth.secret_env", "%s is not set; production needs a JWT secret: export %s=<the secret your backend signs tokens with>",
+			c.Auth.SecretEnv, c.Auth.SecretEnv)
+	}
+
+	for i, o := range c.CORS.Origins {
+		path := "cors.origins[" + strconv.Itoa(i) + "]"
+		if o == "*" {
+			if prod {
+				k.failf(path, `"*" lets any website connect; production needs exact origins like https://app.example.com `+
+					"(cors.origins under env.production, or FRUTOS_CORS_ORIGINS)")
+			}
+			continue
+		}
+		if msg := checkOrigin(o); msg != "" {
+			k.failf(path, "%s", msg)
+		}
+	}
+
+	if c.Limits.MaxPayload <= 0 {
+		k.failf("limits.max_payload", "must be more than 0 (got %s); the Socket.IO default is 1MB", c.Limits.MaxPayload)
+	}
+	k.positive("limits.ping_interval", c.Limits.PingInterval)
+	k.positive("limits.ping_timeout", c.Limits.PingTimeout)
+	k.positive("limits.connect_timeout", c.Limits.ConnectTimeout)
+	if c.Limits.MaxConnections < 0 {
+		k.failf("limits.max_connections", "%d is negative; write 0 for unlimited", c.Limits.MaxConnections)
+	}
+
+	k.positive("recovery.max_disconnection", c.Recovery.MaxDisconnection)
+
+	if c.Logs.Dir != "" && !filepath.IsAbs(c.Logs.Dir) {
+		k.failf("logs.dir", "%q is not an absolute path", c.Logs.Dir)
+	}
+	if c.Logs.MaxSize <= 0 {
+		k.failf("logs.max_size", "must be more than 0 (got %s)", c.Logs.MaxSize)
+	}
+	if c.Logs.MaxFiles < 1 {
+		k.failf("logs.max_files", "%d; keep at least 1 rotated file", c.Logs.MaxFiles)
+	}
+	if msg := checkLayout(c.Logs.DateFormat); msg != "" {
+		k.failf("logs.date_format", "%s", msg)
+	}
+
+	r := c.Restart
+	if r.MaxRestarts < 1 {
+		k.failf("restart.max_restarts", "%d; allow at least 1 quick failure before a worker is errored", r.MaxRestarts)
+	}
+	k.positive("restart.min_uptime", r.MinUptime)
+	k.positive("restart.backoff_initial", r.BackoffInitial)
+	k.positive("restart.backoff_max", r.BackoffMax)
+	if r.BackoffInitial > 0 && r.BackoffMax > 0 && r.BackoffInitial > r.BackoffMax {
+		// Point at whichever of the two was written down; the other is a default.
+		path := "restart.backoff_initial"
+		if _, set := k.src[path]; !set {
+			if _, set := k.src["restart.backoff_max"]; set {
+				path = "restart.backoff_max"
+			}
+		}
+		k.failf(path, "backoff_initial (%s) is more than backoff_max (%s); the delay starts at backoff_initial and doubles up to backoff_max",
+			r.BackoffInitial, r.BackoffMax)
+	}
+	k.positive("restart.kill_timeout", r.KillTimeout)
+	k.positive("restart.listen_timeout", r.ListenTimeout)
+	if r.MaxMemoryRestart < 0 {
+		k.failf("restart.max_memory_restart", "%d is negative; write 0 to turn it off", int64(r.MaxMemoryRestart))
+	}
+}
+
+func checkHost(h string) string {
+	switch {
+	case h == "":
+		return "empty; write 0.0.0.0 for every interface or 127.0.0.1 for this machine only"
+	case net.ParseIP(h) != nil:
+		return ""
+	case strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") && net.ParseIP(h[1:len(h)-1]) != nil:
+		return fmt.Sprintf("%q: write IPv6 addresses without brackets, like %s", h, h[1:len(h)-1])
+	case strings.Contains(h, "://"):
+		return fmt.Sprintf("%q is a URL; host is only an address like 0.0.0.0", h)
+	case strings.Contains(h, ":"):
+		return fmt.Sprintf("%q includes a port; put the port in port:", h)
+	case !hostnameRE.MatchString(h):
+		return fmt.Sprintf("%q is not an IP address or host name", h)
+	}
+	return ""
+}
+
+// checkRedisURL catches the common slips (no scheme, a wrong scheme); the
+// redisctl package does the real parsing. Messages show the URL redacted.
+func checkRedisURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	s := strings.ToLower(scheme)
+	if !ok || !(strings.HasPrefix(s, "redis") || s == "unix") {
+		return fmt.Sprintf("%q is not a Redis URL; write redis://host:6379 (rediss:// for TLS, unix:///path for a socket)", RedactURL(u))
+	}
+	if rest == "" {
+		return fmt.Sprintf("%q has no host; write redis://host:6379", RedactURL(u))
+	}
+	return ""
+}
+
+// checkOrigin accepts what a browser sends in the Origin header:
+// scheme://host[:port], lower case, nothing after.
+func checkOrigin(o string) string {
+	bad := fmt.Sprintf("%q is not an origin; write scheme://host[:port] like https://app.example.com, or *", o)
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Opaque != "" || u.Hostname() == "" || u.User != nil {
+		return bad
+	}
+	if strings.Contains(u.Host, "*") {
+		return fmt.Sprintf("%q: wildcard origins are not supported; list each origin", o)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Sprintf("%q has a path; an origin is only scheme://host[:port]", o)
+	}
+	if u.Path == "/" {
+		return fmt.Sprintf("%q ends with /; browsers send origins without it: write %q", o, strings.TrimSuffix(o, "/"))
+	}
+	if o != strings.ToLower(o) {
+		return fmt.Sprintf("%q has capitals; browsers send origins in lower case: write %q", o, strings.ToLower(o))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return bad
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return bad
+	}
+	return ""
+}
+
+func checkLayout(f string) string {
+	const hint = "write a Go layout like 2006-01-02T15:04:05.000Z07:00"
+	ref := time.Date(2001, 2, 3, 4, 5, 6, 7e6, time.UTC)
+	switch {
+	case f == "":
+		return "empty; " + hint
+	case strings.Contains(f, "%"):
+		return fmt.Sprintf("%q looks like strftime; %s", f, hint)
+	case ref.Format(f) == f:
+		return fmt.Sprintf("%q has no date or time in it; %s", f, hint)
+	}
+	return ""
+}

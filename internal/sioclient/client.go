@@ -1,0 +1,465 @@
+// Package sioclient is a small Socket.IO v5 (Engine.IO v4) client over
+// websocket, for tests and for the load tool: it authenticates, answers
+// heartbeats, receives events (binary included), emits, and acknowledges.
+// It does not reconnect: a closed connection is reported and left closed.
+package sioclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Event is one event received from the server.
+type Event struct {
+	Name string
+	Args []any
+	// Ack, when the server asked for an acknowledgement, sends it.
+	Ack func(args ...any) error
+}
+
+// Options configures a connection.
+type Options struct {
+	// URL is the server's base URL (http://host:port); the path
+	// /socket.io/ is added unless Path is set.
+	URL  string
+	Path string
+	// Namespace defaults to "/".
+	Namespace string
+	// Auth is the CONNECT payload, e.g. {"token": "..."}.
+	Auth map[string]any
+	// Header is sent with the websocket handshake (Origin, Cookie...).
+	Header http.Header
+	// Dialer may set a local address (load tools spread over 127.0.0.0/8).
+	NetDialer *net.Dialer
+	// OnEvent receives every event, in order, on the read goroutine. It
+	// must not block for long.
+	OnEvent func(Event)
+	// OnClose is called once when the connection ends, with the reason.
+	OnClose func(error)
+}
+
+// ConnectError is the server's refusal of the namespace (connect_error).
+type ConnectError struct {
+	Message string
+	Data    any
+}
+
+func (e *ConnectError) Error() string { return "connect_error: " + e.Message }
+
+// Client is one connected socket.
+type Client struct {
+	opts Options
+	conn *websocket.Conn
+	nsp  string
+
+	// SID is the Engine.IO session id, ID the Socket.IO socket id.
+	SID, ID string
+
+	writeMu sync.Mutex
+	mu      sync.Mutex
+	nextAck uint64
+	acks    map[uint64]chan []any
+	closed  chan struct{}
+	err     error
+	once    sync.Once
+}
+
+// Dial connects, opens the namespace with opts.Auth and returns once the
+// server accepted it (or refused it: a *ConnectError).
+func Dial(ctx context.Context, opts Options) (*Client, error) {
+	u, err := url.Parse(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse url: %w", err)
+	}
+	switch u.Scheme {
+	case "http", "ws":
+		u.Scheme = "ws"
+	case "https", "wss":
+		u.Scheme = "wss"
+	default:
+		return nil, fmt.Errorf("url %q: scheme must be http(s) or ws(s)", opts.URL)
+	}
+	u.Path = opts.Path
+	if u.Path == "" {
+		u.Path = "/socket.io/"
+	}
+	u.RawQuery = "EIO=4&transport=websocket"
+	nsp := opts.Namespace
+	if nsp == "" {
+		nsp = "/"
+	}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
+	if opts.NetDialer != nil {
+		d.NetDialContext = opts.NetDialer.DialContext
+	}
+	conn, resp, err := d.DialContext(ctx, u.String(), opts.Header)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("websocket handshake: %w (HTTP %d)", err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("websocket handshake: %w", err)
+	}
+	c := &Client{opts: opts, conn: conn, nsp: nsp, acks: map[uint64]chan []any{}, closed: make(chan struct{})}
+	if err := c.handshake(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// handshake reads the Engine.IO open packet, sends CONNECT and waits for
+// the answer.
+func (c *Client) handshake(ctx context.Context) error {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.conn.SetReadDeadline(dl)
+		defer c.conn.SetReadDeadline(time.Time{})
+	}
+	_, msg, err := c.conn.ReadMessage()
+	if err != nil {
+		return fmt.Errorf("read open packet: %w", err)
+	}
+	if len(msg) == 0 || msg[0] != '0' {
+		return fmt.Errorf("expected an open packet, got %q", truncate(msg))
+	}
+	var open struct {
+		SID string `json:"sid"`
+	}
+	if err := json.Unmarshal(msg[1:], &open); err != nil {
+		return fmt.Errorf("decode open packet: %w", err)
+	}
+	c.SID = open.SID
+	connect := "40"
+	if c.nsp != "/" {
+		connect += c.nsp + ","
+	}
+	if c.opts.Auth != nil {
+		b, err := json.Marshal(c.opts.Auth)
+		if err != nil {
+			return fmt.Errorf("encode auth: %w", err)
+		}
+		connect += string(b)
+	}
+	if err := c.write(connect); err != nil {
+		return err
+	}
+	for {
+		_, msg, err := c.conn.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("read connect answer: %w", err)
+		}
+		s := string(msg)
+		if s == "2" {
+			if err := c.write("3"); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(s) < 2 || s[0] != '4' {
+			return fmt.Errorf("unexpected packet during connect: %q", truncate(msg))
+		}
+		typ, body := c.packet(s[1:])
+		switch typ {
+		case '0':
+			var ok struct {
+				SID string `json:"sid"`
+			}
+			_ = json.Unmarshal([]byte(body), &ok)
+			c.ID = ok.SID
+			return nil
+		case '4':
+			var ce struct {
+				Message string `json:"message"`
+				Data    any    `json:"data"`
+			}
+			_ = json.Unmarshal([]byte(body), &ce)
+			return &ConnectError{Message: ce.Message, Data: ce.Data}
+		}
+	}
+}
+
+// packet splits a Socket.IO packet of this namespace into type and body
+// (the namespace prefix removed).
+func (c *Client) packet(s string) (byte, string) {
+	if len(s) == 0 {
+		return 0, ""
+	}
+	typ, rest := s[0], s[1:]
+	if c.nsp != "/" && strings.HasPrefix(rest, c.nsp+",") {
+		rest = rest[len(c.nsp)+1:]
+	}
+	return typ, rest
+}
+
+func (c *Client) write(s string) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.conn.WriteMessage(websocket.TextMessage, []byte(s))
+}
+
+// WriteRaw sends one websocket text frame as is (for hostile-client tests).
+func (c *Client) WriteRaw(s string) error { return c.write(s) }
+
+func (c *Client) readLoop() {
+	var pending *binaryPacket
+	for {
+		kind, msg, err := c.conn.ReadMessage()
+		if err != nil {
+			c.finish(err)
+			return
+		}
+		if kind == websocket.BinaryMessage {
+			if pending == nil {
+				continue
+			}
+			pending.buffers = append(pending.buffers, msg)
+			if len(pending.buffers) == pending.count {
+				c.deliver(pending.id, pending.hasID, pending.ack, replacePlaceholders(pending.data, pending.buffers))
+				pending = nil
+			}
+			continue
+		}
+		s := string(msg)
+		switch {
+		case s == "2":
+			if err := c.write("3"); err != nil {
+				c.finish(err)
+				return
+			}
+		case s == "1":
+			c.finish(errors.New("server closed the session"))
+			return
+		case strings.HasPrefix(s, "4"):
+			if p := c.onPacket(s[1:]); p != nil {
+				pending = p
+			}
+		}
+	}
+}
+
+type binaryPacket struct {
+	count   int
+	id      uint64
+	hasID   bool
+	ack     bool
+	data    []any
+	buffers [][]byte
+}
+
+// onPacket handles one Socket.IO packet; a binary one is returned to wait
+// for its attachments.
+func (c *Client) onPacket(s string) *binaryPacket {
+	typ, body := c.packet(s)
+	switch typ {
+	case '1':
+		c.finish(errors.New("disconnected by the server"))
+	case '2', '3':
+		id, hasID, data := splitID(body)
+		var args []any
+		if err := decodeJSON(data, &args); err != nil {
+			return nil
+		}
+		c.deliver(id, hasID, typ == '3', args)
+	case '5', '6':
+		dash := strings.IndexByte(body, '-')
+		if dash < 0 {
+			return nil
+		}
+		n, err := strconv.Atoi(body[:dash])
+		if err != nil {
+			return nil
+		}
+		body = body[dash+1:]
+		if c.nsp != "/" && strings.HasPrefix(body, c.nsp+",") {
+			body = body[len(c.nsp)+1:]
+		}
+		id, hasID, data := splitID(body)
+		var args []any
+		if err := decodeJSON(data, &args); err != nil {
+			return nil
+		}
+		return &binaryPacket{count: n, id: id, hasID: hasID, ack: typ == '6', data: args}
+	}
+	return nil
+}
+
+func (c *Client) deliver(id uint64, hasID, isAck bool, args []any) {
+	if isAck {
+		c.mu.Lock()
+		ch := c.acks[id]
+		delete(c.acks, id)
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- args
+		}
+		return
+	}
+	if len(args) == 0 || c.opts.OnEvent == nil {
+		return
+	}
+	name, _ := args[0].(string)
+	ev := Event{Name: name, Args: args[1:]}
+	if hasID {
+		ev.Ack = func(a ...any) error { return c.sendPacket('3', &id, a) }
+	}
+	c.opts.OnEvent(ev)
+}
+
+// Emit sends an event.
+func (c *Client) Emit(event string, args ...any) error {
+	return c.sendPacket('2', nil, append([]any{event}, args...))
+}
+
+// EmitWithAck sends an event and waits for the server's acknowledgement.
+func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
+	c.mu.Lock()
+	id := c.nextAck
+	c.nextAck++
+	ch := make(chan []any, 1)
+	c.acks[id] = ch
+	c.mu.Unlock()
+	if err := c.sendPacket('2', &id, append([]any{event}, args...)); err != nil {
+		return nil, err
+	}
+	select {
+	case a := <-ch:
+		return a, nil
+	case <-c.closed:
+		return nil, fmt.Errorf("connection closed before the ack: %w", c.Err())
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.acks, id)
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Client) sendPacket(typ byte, id *uint64, args []any) error {
+	b, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	var s strings.Builder
+	s.WriteString("4")
+	s.WriteByte(typ)
+	if c.nsp != "/" {
+		s.WriteString(c.nsp + ",")
+	}
+	if id != nil {
+		s.WriteString(strconv.FormatUint(*id, 10))
+	}
+	s.Write(b)
+	return c.write(s.String())
+}
+
+// Close ends the connection (as a network drop would: no DISCONNECT packet).
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	<-c.closed
+	return err
+}
+
+// Disconnect leaves the namespace politely, then closes.
+func (c *Client) Disconnect() error {
+	pkt := "41"
+	if c.nsp != "/" {
+		pkt += c.nsp + ","
+	}
+	_ = c.write(pkt)
+	return c.Close()
+}
+
+// Done is closed when the connection has ended.
+func (c *Client) Done() <-chan struct{} { return c.closed }
+
+// Err is why the connection ended (nil while it is open).
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *Client) finish(err error) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		c.conn.Close()
+		close(c.closed)
+		if c.opts.OnClose != nil {
+			c.opts.OnClose(err)
+		}
+	})
+}
+
+func splitID(body string) (uint64, bool, string) {
+	i := 0
+	for i < len(body) && body[i] >= '0' && body[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, false, body
+	}
+	id, err := strconv.ParseUint(body[:i], 10, 64)
+	if err != nil {
+		return 0, false, body
+	}
+	return id, true, body[i:]
+}
+
+func decodeJSON(s string, v any) error {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	return d.Decode(v)
+}
+
+// replacePlaceholders puts binary attachments where the packet has
+// {"_placeholder": true, "num": n}.
+func replacePlaceholders(v any, bufs [][]byte) []any {
+	var walk func(any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case []any:
+			for i := range x {
+				x[i] = walk(x[i])
+			}
+		case map[string]any:
+			if ph, _ := x["_placeholder"].(bool); ph {
+				if num, ok := x["num"].(json.Number); ok {
+					if n, err := num.Int64(); err == nil && n >= 0 && int(n) < len(bufs) {
+						return bytes.Clone(bufs[n])
+					}
+				}
+			}
+			for k := range x {
+				x[k] = walk(x[k])
+			}
+		}
+		return v
+	}
+	args, _ := walk(v).([]any)
+	return args
+}
+
+func truncate(b []byte) string {
+	if len(b) > 80 {
+		return string(b[:80]) + "..."
+	}
+	return string(b)
+}
