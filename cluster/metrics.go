@@ -1,0 +1,190 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"sync/atomic"
+
+	"github.com/zishang520/socket.io/servers/engine/v3"
+
+	"github.com/frutos/frutos/cluster/redisadapter"
+)
+
+// Reasons a new session is refused.
+const (
+	reasonUnauthorized = "unauthorized"
+	reasonOrigin       = "origin"
+	reasonFull         = "full"
+	reasonDraining     = "draining"
+)
+
+var refuseReasons = []string{reasonUnauthorized, reasonOrigin, reasonFull, reasonDraining}
+
+type metrics struct {
+	accepted      atomic.Uint64
+	refusedBy     [4]atomic.Uint64 // indexed like refuseReasons
+	delivered     atomic.Uint64
+	clientHandled atomic.Uint64
+	clientIgnored atomic.Uint64
+}
+
+func (m *metrics) refused(reason string) {
+	for i, r := range refuseReasons {
+		if r == reason {
+			m.refusedBy[i].Add(1)
+		}
+	}
+}
+
+// Stats is a worker's state for the daemon, `frutos status` and monit.
+type Stats struct {
+	PID         int                 `json:"pid"`
+	Ready       bool                `json:"ready"`
+	Draining    bool                `json:"draining"`
+	UptimeSec   float64             `json:"uptime_sec"`
+	Connections int                 `json:"connections"` // Engine.IO sessions
+	Sockets     int                 `json:"sockets"`     // Socket.IO sockets on "/"
+	Transports  map[string]int      `json:"transports"`  // sessions per transport
+	Accepted    uint64              `json:"handshakes_accepted"`
+	Refused     map[string]uint64   `json:"handshakes_refused"`
+	Delivered   uint64              `json:"events_delivered"`
+	ClientIn    uint64              `json:"client_events_handled"`
+	ClientIgn   uint64              `json:"client_events_ignored"`
+	Goroutines  int                 `json:"goroutines"`
+	HeapBytes   uint64              `json:"heap_bytes"`
+	Redis       redisadapter.Status `json:"redis"`
+}
+
+// Stats takes a snapshot.
+func (w *Worker) Stats() Stats {
+	st := Stats{
+		PID:        os.Getpid(),
+		Ready:      w.Ready(),
+		Draining:   w.draining.Load(),
+		UptimeSec:  w.Uptime().Seconds(),
+		Transports: map[string]int{"polling": 0, "websocket": 0},
+		Accepted:   w.m.accepted.Load(),
+		Refused:    map[string]uint64{},
+		Delivered:  w.m.delivered.Load(),
+		ClientIn:   w.m.clientHandled.Load(),
+		ClientIgn:  w.m.clientIgnored.Load(),
+		Goroutines: runtime.NumGoroutine(),
+		Redis:      w.adapter.Status(),
+	}
+	w.engine.Clients().Range(func(_ string, s engine.Socket) bool {
+		st.Connections++
+		if t := s.Transport(); t != nil {
+			st.Transports[t.Name()]++
+		}
+		return true
+	})
+	st.Sockets = w.io.Sockets().Sockets().Len()
+	for i, r := range refuseReasons {
+		st.Refused[r] = w.m.refusedBy[i].Load()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st.HeapBytes = ms.HeapInuse
+	return st
+}
+
+// AdminHandler serves the private endpoints: GET /health (200 when ready,
+// 503 otherwise, with the stats as JSON), /stats (JSON) and /metrics
+// (Prometheus text format). Serve it on loopback or a unix socket only.
+func (w *Worker) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(rw http.ResponseWriter, _ *http.Request) {
+		st := w.Stats()
+		code := http.StatusOK
+		if !st.Ready {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(rw, code, st)
+	})
+	mux.HandleFunc("GET /stats", func(rw http.ResponseWriter, _ *http.Request) {
+		writeJSON(rw, http.StatusOK, w.Stats())
+	})
+	mux.HandleFunc("GET /metrics", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		writePrometheus(rw, w.Stats())
+	})
+	return mux
+}
+
+func writeJSON(rw http.ResponseWriter, code int, v any) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(code)
+	_ = json.NewEncoder(rw).Encode(v)
+}
+
+// writePrometheus writes the stats in the Prometheus text format.
+func writePrometheus(out io.Writer, st Stats) {
+	metric := func(name, typ, help string) {
+		fmt.Fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+	}
+	b2f := func(b bool) int {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	metric("frutos_worker_ready", "gauge", "1 when the worker takes new sessions.")
+	fmt.Fprintf(out, "frutos_worker_ready %d\n", b2f(st.Ready))
+	metric("frutos_worker_draining", "gauge", "1 while the worker drains its clients.")
+	fmt.Fprintf(out, "frutos_worker_draining %d\n", b2f(st.Draining))
+	metric("frutos_connections", "gauge", "Engine.IO sessions by transport.")
+	for _, t := range sortedKeys(st.Transports) {
+		fmt.Fprintf(out, "frutos_connections{transport=%q} %d\n", t, st.Transports[t])
+	}
+	metric("frutos_sockets", "gauge", "Connected Socket.IO sockets.")
+	fmt.Fprintf(out, "frutos_sockets %d\n", st.Sockets)
+	metric("frutos_handshakes_accepted_total", "counter", "Sockets accepted.")
+	fmt.Fprintf(out, "frutos_handshakes_accepted_total %d\n", st.Accepted)
+	metric("frutos_handshakes_refused_total", "counter", "New sessions refused, by reason.")
+	for _, r := range refuseReasons {
+		fmt.Fprintf(out, "frutos_handshakes_refused_total{reason=%q} %d\n", r, st.Refused[r])
+	}
+	metric("frutos_events_delivered_total", "counter", "Events written to clients.")
+	fmt.Fprintf(out, "frutos_events_delivered_total %d\n", st.Delivered)
+	metric("frutos_client_events_total", "counter", "Events sent by clients, handled or ignored (not on the allow-list).")
+	fmt.Fprintf(out, "frutos_client_events_total{result=\"handled\"} %d\n", st.ClientIn)
+	fmt.Fprintf(out, "frutos_client_events_total{result=\"ignored\"} %d\n", st.ClientIgn)
+	metric("frutos_redis_up", "gauge", "Redis adapter state (1 for the current one).")
+	for _, s := range []redisadapter.State{redisadapter.StateConnecting, redisadapter.StateConnected, redisadapter.StateReconnecting, redisadapter.StateDegraded} {
+		fmt.Fprintf(out, "frutos_redis_up{state=%q} %d\n", s, b2f(st.Redis.State == s))
+	}
+	r := st.Redis
+	for _, c := range []struct {
+		name, help string
+		v          uint64
+	}{
+		{"frutos_redis_published_total", "Messages published to Redis.", r.Published},
+		{"frutos_redis_publish_errors_total", "Messages lost to Redis publish errors.", r.PublishErrors},
+		{"frutos_redis_dropped_total", "Messages dropped because the publish queue was full.", r.Dropped},
+		{"frutos_redis_received_total", "Messages received from Redis.", r.Received},
+		{"frutos_redis_malformed_total", "Received messages that could not be decoded.", r.Malformed},
+		{"frutos_redis_reconnects_total", "Times the Redis link came back.", r.Reconnects},
+		{"frutos_redis_requests_timed_out_total", "Cluster requests that timed out.", r.TimedOut},
+	} {
+		metric(c.name, "counter", c.help)
+		fmt.Fprintf(out, "%s %d\n", c.name, c.v)
+	}
+	metric("go_goroutines", "gauge", "Goroutines.")
+	fmt.Fprintf(out, "go_goroutines %d\n", st.Goroutines)
+	metric("go_memstats_heap_inuse_bytes", "gauge", "Heap in use.")
+	fmt.Fprintf(out, "go_memstats_heap_inuse_bytes %d\n", st.HeapBytes)
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

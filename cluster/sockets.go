@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"errors"
+	"time"
+
+	"github.com/zishang520/socket.io/servers/socket/v3"
+)
+
+// Rooms every socket is put in; clients cannot join or leave rooms.
+const (
+	UserRoomPrefix   = "user:"
+	MentorRoomPrefix = "mentor:"
+)
+
+// Roles a token may carry.
+const (
+	RoleStudent = "student"
+	RoleMentor  = "mentor"
+	RoleAdmin   = "admin"
+)
+
+// clientEvents are the events a client may send; everything else is
+// ignored and counted.
+var clientEvents = map[string]func(w *Worker, s *socket.Socket, args []any){
+	// ping answers with the server time, for round-trip measurements.
+	"ping": func(w *Worker, s *socket.Socket, args []any) {
+		if len(args) == 0 {
+			return
+		}
+		if ack, ok := args[len(args)-1].(socket.Ack); ok {
+			ack([]any{map[string]any{"pong": true, "t": time.Now().UnixMilli()}}, nil)
+		}
+	},
+}
+
+// authenticate is the namespace middleware: a valid token or
+// connect_error "Unauthorized", and nothing else happens.
+func (w *Worker) authenticate(s *socket.Socket, next func(*socket.ExtendedError)) {
+	token, _ := s.Handshake().Auth["token"].(string)
+	id, err := w.opts.Authenticate(token)
+	if err == nil && (id.Sub == "" || !validRole(id.Role)) {
+		err = errors.New("token without a subject or with an unknown role")
+	}
+	if err != nil {
+		w.m.refused(reasonUnauthorized)
+		w.log.Debug("handshake refused", "reason", "unauthorized", "err", err.Error(), "address", s.Handshake().Address)
+		next(socket.NewExtendedError("Unauthorized", nil))
+		return
+	}
+	s.SetData(map[string]any{"sub": id.Sub, "role": id.Role})
+	next(nil)
+}
+
+func validRole(r string) bool { return r == RoleStudent || r == RoleMentor || r == RoleAdmin }
+
+func (w *Worker) onConnection(s *socket.Socket) {
+	w.m.accepted.Add(1)
+	if !s.Recovered() { // a recovered socket got its rooms back
+		data, _ := s.Data().(map[string]any)
+		sub, _ := data["sub"].(string)
+		s.Join(socket.Room(UserRoomPrefix + sub))
+		if role, _ := data["role"].(string); role == RoleMentor {
+			s.Join(socket.Room(MentorRoomPrefix + sub))
+		}
+	}
+	s.OnAny(func(args ...any) {
+		name, _ := firstArg(args).(string)
+		handle, ok := clientEvents[name]
+		if !ok {
+			w.m.clientIgnored.Add(1)
+			return
+		}
+		w.m.clientHandled.Add(1)
+		handle(w, s, args[1:])
+	})
+	s.OnAnyOutgoing(func(...any) { w.m.delivered.Add(1) })
+}
+
+func firstArg(args []any) any {
+	if len(args) == 0 {
+		return nil
+	}
+	return args[0]
+}
+
+// EmitToUser sends an event to every socket of a user, on any worker.
+func (w *Worker) EmitToUser(userID, event string, args ...any) error {
+	return w.EmitToRoom(UserRoomPrefix+userID, event, args...)
+}
+
+// EmitToMentor sends an event to a mentor's sockets, on any worker.
+func (w *Worker) EmitToMentor(mentorID, event string, args ...any) error {
+	return w.EmitToRoom(MentorRoomPrefix+mentorID, event, args...)
+}
+
+// EmitToRoom sends an event to a room, on any worker.
+func (w *Worker) EmitToRoom(room, event string, args ...any) error {
+	if event == "" {
+		return errors.New("event name is empty")
+	}
+	return w.io.To(socket.Room(room)).Emit(event, args...)
+}
+
+// Broadcast sends an event to every connected client of every worker.
+func (w *Worker) Broadcast(event string, args ...any) error {
+	if event == "" {
+		return errors.New("event name is empty")
+	}
+	return w.io.Sockets().Emit(event, args...)
+}

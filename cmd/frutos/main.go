@@ -1,0 +1,25 @@
+// Command frutos runs and operates a Socket.IO realtime tier: a supervisor
+// daemon, its worker processes joined through Redis, and the operator tools
+// around them.
+package main
+
+import (
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], systemStreams(), os.Getenv))
+}
+
+// run executes one command line and returns the process exit code. Nothing
+// below it exits.
+func run(args []string, streams *IOStreams, getenv func(string) string) int {
+	f := newFactory(streams, getenv)
+	root := newRootCmd(f)
+	root.SetArgs(args)
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	err := root.Execute()
+	return reportError(streams, err)
+}
