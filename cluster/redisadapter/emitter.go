@@ -2,7 +2,6 @@ package redisadapter
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -18,7 +17,11 @@ func IsReservedEvent(name string) bool { return slices.Contains(reservedEvents, 
 // Emitter publishes to Socket.IO servers through Redis without being one,
 // exactly as @socket.io/redis-emitter does: servers with @socket.io/redis-adapter
 // (Node) and with this package's Adapter deliver what it sends. It is a
-// value: To, Except, Volatile and Of return modified copies.
+// value: To, Except, Volatile, Of and Sharded return modified copies.
+//
+// With Sharded it speaks the sharded protocol instead (Node's
+// createShardedAdapter, and Options.Sharded here), which Node's emitter
+// 5.1.0 cannot: a Node backend's emitter never reaches sharded servers.
 type Emitter struct {
 	client   redis.UniversalClient
 	key      string
@@ -26,15 +29,28 @@ type Emitter struct {
 	rooms    []string
 	except   []string
 	volatile bool
+	sharded  bool
+	mode     SubscriptionMode
 }
 
 // NewEmitter returns an emitter for namespace "/" with channel prefix key
-// ("" means "socket.io").
+// ("" means "socket.io"), speaking the classic protocol.
 func NewEmitter(client redis.UniversalClient, key string) Emitter {
 	if key == "" {
 		key = "socket.io"
 	}
 	return Emitter{client: client, key: key, nsp: "/"}
+}
+
+// Sharded selects the sharded protocol (SPUBLISH), for servers whose
+// adapter is sharded with subscription mode mode ("" means
+// SubscriptionDynamic, Node's default). The key is then the channel prefix.
+func (e Emitter) Sharded(mode SubscriptionMode) Emitter {
+	if !mode.valid() {
+		mode = SubscriptionDynamic
+	}
+	e.sharded, e.mode = true, mode
+	return e
 }
 
 // Of selects a namespace ("chat" and "/chat" are the same).
@@ -68,47 +84,52 @@ func (e Emitter) Volatile() Emitter {
 func (e Emitter) Namespace() string { return e.nsp }
 
 // Channel is where Emit publishes.
-func (e Emitter) Channel() string { return channelsFor(e.key, e.nsp).broadcastChannel(e.rooms) }
+func (e Emitter) Channel() string {
+	out, err := e.codec().encode(e.broadcast([]any{"x"}))
+	if err != nil {
+		return ""
+	}
+	return out.channel
+}
 
 // Emit publishes an event. It returns how many subscriptions Redis
 // delivered the message to (servers of the namespace, as Redis counts
-// them), or an error, in which case nothing was sent.
+// them; in the sharded dynamic modes, servers having the room), or an
+// error, in which case nothing was sent.
 func (e Emitter) Emit(ctx context.Context, event string, args ...any) (int64, error) {
-	msg, err := e.Encode(event, args...)
+	if err := checkEvent(event); err != nil {
+		return 0, err
+	}
+	out, err := e.codec().encode(e.broadcast(append([]any{event}, args...)))
 	if err != nil {
 		return 0, err
 	}
-	return e.client.Publish(ctx, e.Channel(), msg).Result()
+	return e.publish(ctx, out)
 }
 
 // Encode returns the message Emit would publish, without publishing it.
 func (e Emitter) Encode(event string, args ...any) ([]byte, error) {
-	if event == "" {
-		return nil, fmt.Errorf("event name is empty")
+	if err := checkEvent(event); err != nil {
+		return nil, err
 	}
-	if IsReservedEvent(event) {
-		return nil, fmt.Errorf("%q is a reserved event name", event)
-	}
-	return encodeBroadcast(broadcastMessage{
-		UID: EmitterUID, Nsp: e.nsp, Data: append([]any{event}, args...),
-		Target: target{Rooms: nonNil(e.rooms), Except: nonNil(e.except), Flags: flags{Volatile: e.volatile}},
-	})
+	out, err := e.codec().encode(e.broadcast(append([]any{event}, args...)))
+	return out.payload, err
 }
 
 // SocketsJoin makes the selected sockets join rooms, on every server.
 func (e Emitter) SocketsJoin(ctx context.Context, rooms ...string) error {
-	return e.request(ctx, map[string]any{"type": reqRemoteJoin, "rooms": nonNil(rooms)})
+	return e.send(ctx, message{Kind: kindSocketsJoin, Rooms: nonNil(rooms)})
 }
 
 // SocketsLeave makes the selected sockets leave rooms, on every server.
 func (e Emitter) SocketsLeave(ctx context.Context, rooms ...string) error {
-	return e.request(ctx, map[string]any{"type": reqRemoteLeave, "rooms": nonNil(rooms)})
+	return e.send(ctx, message{Kind: kindSocketsLeave, Rooms: nonNil(rooms)})
 }
 
 // DisconnectSockets disconnects the selected sockets; close also closes
 // their underlying connection.
 func (e Emitter) DisconnectSockets(ctx context.Context, close bool) error {
-	return e.request(ctx, map[string]any{"type": reqRemoteDisconnect, "close": close})
+	return e.send(ctx, message{Kind: kindDisconnectSockets, Close: close})
 }
 
 // ServerSideEmit sends an event to the servers themselves (their
@@ -117,20 +138,50 @@ func (e Emitter) ServerSideEmit(ctx context.Context, event string, args ...any) 
 	if IsReservedEvent(event) {
 		return fmt.Errorf("%q is a reserved event name", event)
 	}
-	b, err := json.Marshal(map[string]any{"uid": EmitterUID, "type": reqServerSideEmit, "data": append([]any{event}, args...)})
-	if err != nil {
-		return err
-	}
-	return e.client.Publish(ctx, channelsFor(e.key, e.nsp).request, b).Err()
+	return e.send(ctx, message{Kind: kindServerSideEmit, Data: append([]any{event}, args...)})
 }
 
-func (e Emitter) request(ctx context.Context, fields map[string]any) error {
-	fields["opts"] = targetJSON(target{Rooms: e.rooms, Except: e.except})
-	b, err := json.Marshal(fields)
+func (e Emitter) codec() codec {
+	if e.sharded {
+		return newShardedCodec(e.key, e.nsp, EmitterUID, e.mode)
+	}
+	return newClassicCodec(e.key, e.nsp, EmitterUID)
+}
+
+func (e Emitter) broadcast(data []any) message {
+	return message{
+		Kind: kindBroadcast, UID: EmitterUID, Nsp: e.nsp, Data: data,
+		Target: target{Rooms: nonNil(e.rooms), Except: nonNil(e.except), Flags: flags{Volatile: e.volatile}},
+	}
+}
+
+// send publishes a request to the selected sockets.
+func (e Emitter) send(ctx context.Context, m message) error {
+	m.UID, m.Nsp = EmitterUID, e.nsp
+	m.Target = target{Rooms: e.rooms, Except: e.except}
+	out, err := e.codec().encode(m)
 	if err != nil {
 		return err
 	}
-	return e.client.Publish(ctx, channelsFor(e.key, e.nsp).request, b).Err()
+	_, err = e.publish(ctx, out)
+	return err
+}
+
+func (e Emitter) publish(ctx context.Context, out outgoing) (int64, error) {
+	if e.sharded {
+		return e.client.SPublish(ctx, out.channel, out.payload).Result()
+	}
+	return e.client.Publish(ctx, out.channel, out.payload).Result()
+}
+
+func checkEvent(event string) error {
+	if event == "" {
+		return fmt.Errorf("event name is empty")
+	}
+	if IsReservedEvent(event) {
+		return fmt.Errorf("%q is a reserved event name", event)
+	}
+	return nil
 }
 
 func appendUnique(dst, add []string) []string {

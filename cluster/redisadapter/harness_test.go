@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ type goServer struct {
 
 type serverOptions struct {
 	recovery bool
+	window   time.Duration // recovery: MaxDisconnectionDuration, 60s by default
 	logger   *testLogger
 	adapter  redisadapter.Options
 }
@@ -52,6 +54,9 @@ func startGoServer(t testing.TB, redisURL string, o serverOptions) *goServer {
 	if o.recovery {
 		csr := socket.DefaultConnectionStateRecovery()
 		csr.SetMaxDisconnectionDuration(60_000)
+		if o.window > 0 {
+			csr.SetMaxDisconnectionDuration(o.window.Milliseconds())
+		}
 		csr.SetSkipMiddlewares(true)
 		opts.SetConnectionStateRecovery(csr)
 	}
@@ -92,6 +97,51 @@ func startGoServer(t testing.TB, redisURL string, o serverOptions) *goServer {
 	})
 	waitFor(t, 10*time.Second, "adapter subscriptions confirmed", ad.Ready)
 	return g
+}
+
+// protocols are the adapter configurations every protocol-neutral test
+// runs with.
+var protocols = []struct {
+	name string
+	opts redisadapter.Options
+}{
+	{"classic", redisadapter.Options{}},
+	{"sharded-dynamic", redisadapter.Options{Sharded: true}},
+	{"sharded-static", redisadapter.Options{Sharded: true, SubscriptionMode: redisadapter.SubscriptionStatic}},
+	{"sharded-dynamic-private", redisadapter.Options{Sharded: true, SubscriptionMode: redisadapter.SubscriptionDynamicPrivate}},
+}
+
+// forEachProtocol runs test once per protocol, in parallel subtests.
+func forEachProtocol(t *testing.T, test func(t *testing.T, opts redisadapter.Options)) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, p.opts)
+		})
+	}
+}
+
+// join dials server g as user and waits until the user's room exists on
+// g and every subscription of g (the room's own channel, in the sharded
+// dynamic modes) is confirmed, so that other servers' emits reach it.
+func join(t testing.TB, g *goServer, user string) (*sioclient.Client, *recorder) {
+	t.Helper()
+	c, rec := dial(t, g.URL, user)
+	settled(t, g, "user:"+user)
+	return c, rec
+}
+
+// settled waits until rooms exist on g and g's subscriptions are confirmed.
+func settled(t testing.TB, g *goServer, rooms ...string) {
+	t.Helper()
+	waitFor(t, 5*time.Second, fmt.Sprintf("rooms %v subscribed", rooms), func() bool {
+		for _, r := range rooms {
+			if !roomHas(g, r) {
+				return false
+			}
+		}
+		return g.Adapter.Status().Unconfirmed == 0
+	})
 }
 
 func subject(auth map[string]any) string {
@@ -184,13 +234,21 @@ func dial(t testing.TB, url, user string) (*sioclient.Client, *recorder) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !eventually(within, cond) {
+		t.Fatalf("timed out after %v waiting for: %s", within, what)
+	}
+}
+
+// eventually polls cond until it holds (true) or the deadline passes (false).
+func eventually(within time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", within, what)
+			return false
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 	}
+	return true
 }
 
 // testLogger counts and keeps the adapter's log lines.

@@ -14,26 +14,32 @@ import (
 
 // nspAdapter is the adapter of one namespace. It embeds the library's
 // in-memory adapter (session-aware when connection state recovery is on),
-// which does every local delivery, and adds the Redis side: what the
-// namespace does is published, what the other servers publish is applied
-// locally through the embedded adapter.
+// which does every local delivery, and adds the cluster side: what the
+// namespace does is sent to the other servers as messages, and what they
+// send is applied locally through the embedded adapter. Messages go
+// through the codec of the protocol in use (classic or sharded); the
+// operations here are the same for both.
 type nspAdapter struct {
 	socket.Adapter
 
-	bus              *Adapter
-	nsp              socket.Namespace
-	name             string
-	uid              string
-	ch               channels
-	specificResponse string
+	bus   *Adapter
+	nsp   socket.Namespace
+	name  string
+	uid   string
+	codec codec
 
-	// recovery: every received broadcast is kept for sessions that may
-	// come back, so the "skip rooms we do not have" shortcut must spare
-	// the rooms of disconnected sessions (away).
+	// Rooms' own channels (sharded dynamic modes), and, with recovery on,
+	// the rooms of disconnected sessions that may come back (away): their
+	// broadcasts must still be received and kept, so neither the classic
+	// "skip rooms we do not have" shortcut nor unsubscribing a room's
+	// channel may apply to them until they expire.
 	recovery bool
 	awayFor  time.Duration
-	awayMu   sync.Mutex
+	roomMu   sync.Mutex
 	away     map[socket.Room]time.Time
+	roomSubs map[socket.Room]subscription
+	timers   map[*time.Timer]struct{}
+	closed   bool
 
 	pending pendingSet
 	acks    ackSet
@@ -48,21 +54,34 @@ func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 		inner = socket.MakeAdapter()
 	}
 	n := &nspAdapter{
-		Adapter: inner,
-		bus:     bus,
-		nsp:     nsp,
-		name:    nsp.Name(),
-		uid:     newID(6),
-		ch:      channelsFor(bus.opts.Key, nsp.Name()),
+		Adapter:  inner,
+		bus:      bus,
+		nsp:      nsp,
+		name:     nsp.Name(),
+		uid:      bus.newUID(),
+		away:     map[socket.Room]time.Time{},
+		roomSubs: map[socket.Room]subscription{},
+		timers:   map[*time.Timer]struct{}{},
 	}
-	n.specificResponse = n.ch.response + n.uid + "#"
+	n.codec = bus.codecFor(n.name, n.uid)
 	if csr != nil {
 		n.recovery = true
 		n.awayFor = time.Duration(csr.MaxDisconnectionDuration()) * time.Millisecond
-		n.away = map[socket.Room]time.Time{}
 	}
 	n.Prototype(n)
 	n.Construct(nsp)
+	if _, dynamic := n.codec.roomSubscription("probe", false); dynamic {
+		_ = n.On("create-room", func(args ...any) {
+			if room, ok := firstOrNil(args).(socket.Room); ok {
+				n.roomCreated(room)
+			}
+		})
+		_ = n.On("delete-room", func(args ...any) {
+			if room, ok := firstOrNil(args).(socket.Room); ok {
+				n.roomDeleted(room)
+			}
+		})
+	}
 	return n
 }
 
@@ -75,6 +94,13 @@ func (n *nspAdapter) Init() {
 // Close unsubscribes and fails the requests still waiting.
 func (n *nspAdapter) Close() {
 	n.bus.unregister(n)
+	n.roomMu.Lock()
+	n.closed = true
+	for t := range n.timers {
+		t.Stop()
+	}
+	clear(n.timers)
+	n.roomMu.Unlock()
 	n.pending.failAll(errors.New("adapter closed"))
 	n.acks.clear()
 	n.Adapter.Close()
@@ -82,19 +108,37 @@ func (n *nspAdapter) Close() {
 
 // ServerCount is the number of servers on this namespace, this one included.
 func (n *nspAdapter) ServerCount() int64 {
-	return n.bus.serverCount(n.ch.request)
+	return n.bus.serverCount(n.codec.countChannel())
+}
+
+// send publishes a message of this namespace.
+func (n *nspAdapter) send(m message) error {
+	m.UID, m.Nsp = n.uid, n.name
+	out, err := n.codec.encode(m)
+	if err != nil {
+		return err
+	}
+	n.bus.publish(out)
+	return nil
+}
+
+// reply answers a request.
+func (n *nspAdapter) reply(req message, resp message) error {
+	resp.RequestID, resp.To = req.RequestID, req.UID
+	return n.send(resp)
+}
+
+func (n *nspAdapter) sendOrLog(m message) {
+	if err := n.send(m); err != nil {
+		n.bus.log.Warn("cannot encode a message for redis; delivered locally only", "err", err)
+	}
 }
 
 // Broadcast publishes to the other servers, then delivers locally.
 func (n *nspAdapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOptions) {
 	if t := targetOf(opts); !t.Flags.Local {
 		if data, ok := packet.Data.([]any); ok {
-			msg, err := encodeBroadcast(broadcastMessage{UID: n.uid, Nsp: n.name, Data: data, Target: t})
-			if err != nil {
-				n.bus.log.Warn("cannot encode a broadcast for redis; delivered locally only", "err", err)
-			} else {
-				n.bus.publish(n.ch.broadcastChannel(t.Rooms), msg)
-			}
+			n.sendOrLog(message{Kind: kindBroadcast, Data: data, Target: t})
 		}
 	}
 	n.Adapter.Broadcast(packet, opts)
@@ -105,17 +149,15 @@ func (n *nspAdapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOpti
 func (n *nspAdapter) BroadcastWithAck(packet *parser.Packet, opts *socket.BroadcastOptions, clientCount func(uint64), ack socket.Ack) {
 	if t := targetOf(opts); !t.Flags.Local {
 		if data, ok := packet.Data.([]any); ok {
-			id := newID(6)
-			msg, err := encodeBroadcastRequest(n.uid, id, n.name, data, t)
-			if err != nil {
+			id := n.bus.newUID()
+			timeout := n.bus.opts.RequestTimeout
+			if t.Flags.Timeout != nil {
+				timeout = *t.Flags.Timeout
+			}
+			n.acks.add(id, clientCount, ack, timeout)
+			if err := n.send(message{Kind: kindBroadcast, RequestID: id, Data: data, Target: t}); err != nil {
+				n.acks.remove(id)
 				n.bus.log.Warn("cannot encode a broadcast for redis; delivered locally only", "err", err)
-			} else {
-				timeout := n.bus.opts.RequestTimeout
-				if t.Flags.Timeout != nil {
-					timeout = *t.Flags.Timeout
-				}
-				n.acks.add(id, clientCount, ack, timeout)
-				n.bus.publish(n.ch.request, msg)
 			}
 		}
 	}
@@ -139,43 +181,40 @@ func (n *nspAdapter) FetchSockets(opts *socket.BroadcastOptions) func(func([]soc
 			cb(sockets, nil)
 			return
 		}
-		id := newID(6)
-		p := n.pending.add(id, reqRemoteFetch, expected)
-		n.publishJSON(n.ch.request, map[string]any{
-			"uid": n.uid, "requestId": id, "type": reqRemoteFetch, "opts": targetJSON(t),
-		})
-		err := n.wait(id, p, "fetchSockets")
+		id := n.bus.newUID()
+		p := n.pending.add(id, kindFetchSockets, expected)
+		if err := n.send(message{Kind: kindFetchSockets, RequestID: id, Target: t}); err != nil {
+			n.pending.remove(id)
+			cb(sockets, fmt.Errorf("fetchSockets: %w", err))
+			return
+		}
+		err := n.wait(id, p, "fetchSockets", t.Flags.Timeout)
 		cb(append(sockets, p.sockets()...), err)
 	}
 }
 
 // AddSockets makes the matching sockets of every server join rooms.
 func (n *nspAdapter) AddSockets(opts *socket.BroadcastOptions, rooms []socket.Room) {
-	n.remoteSelect(opts, reqRemoteJoin, map[string]any{"rooms": roomStrings(rooms)})
+	n.remoteSelect(opts, message{Kind: kindSocketsJoin, Rooms: roomStrings(rooms)})
 	n.Adapter.AddSockets(opts, rooms)
 }
 
 // DelSockets makes the matching sockets of every server leave rooms.
 func (n *nspAdapter) DelSockets(opts *socket.BroadcastOptions, rooms []socket.Room) {
-	n.remoteSelect(opts, reqRemoteLeave, map[string]any{"rooms": roomStrings(rooms)})
+	n.remoteSelect(opts, message{Kind: kindSocketsLeave, Rooms: roomStrings(rooms)})
 	n.Adapter.DelSockets(opts, rooms)
 }
 
 // DisconnectSockets disconnects the matching sockets of every server.
 func (n *nspAdapter) DisconnectSockets(opts *socket.BroadcastOptions, close bool) {
-	n.remoteSelect(opts, reqRemoteDisconnect, map[string]any{"close": close})
+	n.remoteSelect(opts, message{Kind: kindDisconnectSockets, Close: close})
 	n.Adapter.DisconnectSockets(opts, close)
 }
 
-func (n *nspAdapter) remoteSelect(opts *socket.BroadcastOptions, typ int, fields map[string]any) {
-	t := targetOf(opts)
-	if t.Flags.Local {
-		return
+func (n *nspAdapter) remoteSelect(opts *socket.BroadcastOptions, m message) {
+	if m.Target = targetOf(opts); !m.Target.Flags.Local {
+		n.sendOrLog(m)
 	}
-	fields["uid"] = n.uid
-	fields["type"] = typ
-	fields["opts"] = targetJSON(t)
-	n.publishJSON(n.ch.request, fields)
 }
 
 // ServerSideEmit sends an event to the other servers; with a socket.Ack as
@@ -187,7 +226,7 @@ func (n *nspAdapter) ServerSideEmit(packet []any) error {
 	}
 	ack, withAck := packet[len(packet)-1].(socket.Ack)
 	if !withAck {
-		return n.publishJSON(n.ch.request, map[string]any{"uid": n.uid, "type": reqServerSideEmit, "data": packet})
+		return n.send(message{Kind: kindServerSideEmit, Data: packet})
 	}
 	packet = packet[:len(packet)-1]
 	expected := int(n.ServerCount()) - 1
@@ -195,33 +234,31 @@ func (n *nspAdapter) ServerSideEmit(packet []any) error {
 		ack([]any{}, nil)
 		return nil
 	}
-	id := newID(6)
-	p := n.pending.add(id, reqServerSideEmit, expected)
-	if err := n.publishJSON(n.ch.request, map[string]any{
-		"uid": n.uid, "requestId": id, "type": reqServerSideEmit, "data": packet,
-	}); err != nil {
+	id := n.bus.newUID()
+	p := n.pending.add(id, kindServerSideEmit, expected)
+	if err := n.send(message{Kind: kindServerSideEmit, RequestID: id, Data: packet}); err != nil {
 		n.pending.remove(id)
 		return err
 	}
 	n.bus.wg.Add(1)
 	go func() {
 		defer n.bus.wg.Done()
-		err := n.wait(id, p, "serverSideEmit")
+		err := n.wait(id, p, "serverSideEmit", nil)
 		ack(p.values(), err)
 	}()
 	return nil
 }
 
 // PersistSession remembers the rooms of a disconnected session so that
-// broadcasts to them are kept while it may come back.
+// broadcasts to them are still received and kept while it may come back.
 func (n *nspAdapter) PersistSession(s *socket.SessionToPersist) {
 	if n.recovery && s != nil && s.Rooms != nil {
 		until := time.Now().Add(n.awayFor)
-		n.awayMu.Lock()
+		n.roomMu.Lock()
 		for _, r := range s.Rooms.Keys() {
 			n.away[r] = until
 		}
-		n.awayMu.Unlock()
+		n.roomMu.Unlock()
 	}
 	n.Adapter.PersistSession(s)
 }
@@ -235,9 +272,14 @@ func (n *nspAdapter) wanted(room socket.Room) bool {
 	if !n.recovery {
 		return false
 	}
-	now := time.Now()
-	n.awayMu.Lock()
-	defer n.awayMu.Unlock()
+	n.roomMu.Lock()
+	defer n.roomMu.Unlock()
+	return n.awayLocked(room, time.Now())
+}
+
+// awayLocked reports whether room belongs to a session that may still
+// come back, forgetting expired rooms as it goes.
+func (n *nspAdapter) awayLocked(room socket.Room, now time.Time) bool {
 	until, ok := n.away[room]
 	if ok && now.After(until) {
 		delete(n.away, room)
@@ -253,176 +295,206 @@ func (n *nspAdapter) wanted(room socket.Room) bool {
 	return ok
 }
 
-// onBroadcast applies a broadcast published by another server.
-func (n *nspAdapter) onBroadcast(channel string, payload []byte) error {
-	if len(channel) > len(n.ch.broadcast) {
-		room := channel[len(n.ch.broadcast) : len(channel)-1]
-		if room != "" && !n.wanted(socket.Room(room)) {
-			return nil // not decoded at all: the common case for user rooms
-		}
+// roomCreated subscribes a new room's channel (sharded dynamic modes).
+// Node's rule: not for a socket's own room; ours also subscribes own rooms
+// whose ids do not look like Node's (see shardedCodec.roomSubscription).
+func (n *nspAdapter) roomCreated(room socket.Room) {
+	_, isSid := n.Sids().Load(socket.SocketId(room))
+	sub, ok := n.codec.roomSubscription(string(room), isSid)
+	if !ok {
+		return
 	}
-	m, err := decodeBroadcast(payload)
-	if err != nil {
-		return err
+	n.roomMu.Lock()
+	defer n.roomMu.Unlock()
+	if n.closed {
+		return
 	}
-	if m.UID == n.uid || m.Nsp != n.name {
-		return nil
-	}
-	n.Adapter.Broadcast(&parser.Packet{Type: parser.EVENT, Nsp: n.name, Data: m.Data}, optionsOf(m.Target))
-	return nil
+	n.roomSubs[room] = sub
+	n.bus.want(n, sub)
 }
 
-// onRequest answers a request of another server (or of an emitter).
-func (n *nspAdapter) onRequest(payload []byte) error {
-	r, err := decodeRequest(payload)
+// roomDeleted unsubscribes a room's channel, unless a session that may
+// come back was in it: then it is dropped when that session expires.
+func (n *nspAdapter) roomDeleted(room socket.Room) {
+	n.roomMu.Lock()
+	defer n.roomMu.Unlock()
+	n.dropRoomLocked(room)
+}
+
+func (n *nspAdapter) dropRoomLocked(room socket.Room) {
+	sub, ok := n.roomSubs[room]
+	if !ok || n.closed {
+		return
+	}
+	if _, exists := n.Rooms().Load(room); exists {
+		return // created again meanwhile
+	}
+	if n.recovery && n.awayLocked(room, time.Now()) {
+		var t *time.Timer
+		t = time.AfterFunc(time.Until(n.away[room])+10*time.Millisecond, func() {
+			n.roomMu.Lock()
+			defer n.roomMu.Unlock()
+			delete(n.timers, t)
+			n.dropRoomLocked(room)
+		})
+		n.timers[t] = struct{}{}
+		return
+	}
+	delete(n.roomSubs, room)
+	n.bus.unwant(n, sub)
+}
+
+// onMessage decodes and applies a message received from Redis.
+func (n *nspAdapter) onMessage(channel string, payload []byte) error {
+	if room, ok := n.codec.roomOf(channel); ok && !n.wanted(socket.Room(room)) {
+		return nil // not decoded at all: the common case for user rooms
+	}
+	m, err := n.codec.decode(channel, payload)
 	if err != nil {
 		return err
 	}
-	if r.UID == n.uid {
-		return nil // ours: already applied locally
+	if tap := n.bus.tap.Load(); tap != nil && m.UID != n.uid {
+		(*tap)(channel, payload, m)
 	}
-	switch r.Type {
-	case reqSockets:
-		ids := n.Sockets(roomSet(r.Rooms))
-		out := make([]string, 0, ids.Len())
+	if !m.Kind.isResponse() && (m.UID == n.uid || m.Nsp != n.name) {
+		return nil // ours (already applied locally), or another namespace's
+	}
+	return n.apply(m)
+}
+
+// apply carries out a message of another server (or of an emitter).
+func (n *nspAdapter) apply(m message) error {
+	switch m.Kind {
+	case kindBroadcast:
+		if m.RequestID != "" {
+			n.onBroadcastWithAck(m)
+			return nil
+		}
+		n.Adapter.Broadcast(&parser.Packet{Type: parser.EVENT, Nsp: n.name, Data: m.Data}, optionsOf(m.Target))
+	case kindSocketsJoin, kindSocketsLeave, kindDisconnectSockets:
+		return n.onRemoteSelect(m)
+	case kindFetchSockets:
+		var out []any
+		n.Adapter.FetchSockets(optionsOf(m.Target))(func(local []socket.SocketDetails, _ error) {
+			out = make([]any, 0, len(local))
+			for _, s := range local {
+				out = append(out, socketJSON(s))
+			}
+		})
+		return n.reply(m, message{Kind: kindFetchSocketsResponse, Sockets: out})
+	case kindServerSideEmit:
+		n.onServerSideEmit(m)
+	case kindSockets:
+		ids := n.Sockets(roomSet(m.Rooms))
+		out := make([]any, 0, ids.Len())
 		for _, id := range ids.Keys() {
 			out = append(out, string(id))
 		}
-		return n.respond(map[string]any{"requestId": r.RequestID, "sockets": out})
-	case reqAllRooms:
+		return n.reply(m, message{Kind: kindSocketsResponse, Sockets: out})
+	case kindAllRooms:
 		rooms := []string{}
 		n.Rooms().Range(func(room socket.Room, _ *types.Set[socket.SocketId]) bool {
 			rooms = append(rooms, string(room))
 			return true
 		})
-		return n.respond(map[string]any{"requestId": r.RequestID, "rooms": rooms})
-	case reqRemoteJoin, reqRemoteLeave, reqRemoteDisconnect:
-		return n.onRemoteSelect(r)
-	case reqRemoteFetch:
-		var out []map[string]any
-		n.Adapter.FetchSockets(optionsOf(optsTarget(r.Opts)))(func(local []socket.SocketDetails, _ error) {
-			out = make([]map[string]any, 0, len(local))
-			for _, s := range local {
-				out = append(out, socketJSON(s))
-			}
-		})
-		return n.respond(map[string]any{"requestId": r.RequestID, "sockets": out})
-	case reqServerSideEmit:
-		return n.onServerSideEmit(r)
-	case reqBroadcast:
-		return n.onBroadcastWithAck(r)
-	}
-	return nil // unknown types are ignored, as Node does
-}
-
-func (n *nspAdapter) onRemoteSelect(r request) error {
-	if r.Opts == nil { // legacy form: one socket by id, answered
-		s, ok := n.nsp.Sockets().Load(socket.SocketId(r.Sid))
-		if !ok {
-			return nil
-		}
-		switch r.Type {
-		case reqRemoteJoin:
-			s.Join(socket.Room(r.Room))
-		case reqRemoteLeave:
-			s.Leave(socket.Room(r.Room))
-		default:
-			s.Disconnect(r.Close)
-		}
-		return n.respond(map[string]any{"requestId": r.RequestID})
-	}
-	opts := optionsOf(optsTarget(r.Opts))
-	switch r.Type {
-	case reqRemoteJoin:
-		n.Adapter.AddSockets(opts, roomsOf(r.Rooms))
-	case reqRemoteLeave:
-		n.Adapter.DelSockets(opts, roomsOf(r.Rooms))
-	default:
-		n.Adapter.DisconnectSockets(opts, r.Close)
+		return n.reply(m, message{Kind: kindAllRoomsResponse, Rooms: rooms})
+	case kindFetchSocketsResponse, kindServerSideEmitResponse, kindBroadcastClientCount, kindBroadcastAck:
+		n.onResponse(m)
 	}
 	return nil
 }
 
-func (n *nspAdapter) onServerSideEmit(r request) error {
-	data, ok := r.Data.([]any)
-	if !ok || len(data) == 0 {
-		return errors.New("serverSideEmit: data is not [event, ...args]")
+func (n *nspAdapter) onRemoteSelect(m message) error {
+	if m.Legacy { // classic single-socket form, answered
+		s, ok := n.nsp.Sockets().Load(socket.SocketId(m.Sid))
+		if !ok {
+			return nil
+		}
+		switch m.Kind {
+		case kindSocketsJoin:
+			s.Join(socket.Room(m.Room))
+		case kindSocketsLeave:
+			s.Leave(socket.Room(m.Room))
+		default:
+			s.Disconnect(m.Close)
+		}
+		return n.reply(m, message{Kind: kindLegacyDone})
 	}
-	if r.RequestID == "" {
-		n.nsp.OnServerSideEmit(data)
-		return nil
+	opts := optionsOf(m.Target)
+	switch m.Kind {
+	case kindSocketsJoin:
+		n.Adapter.AddSockets(opts, roomsOf(m.Rooms))
+	case kindSocketsLeave:
+		n.Adapter.DelSockets(opts, roomsOf(m.Rooms))
+	default:
+		n.Adapter.DisconnectSockets(opts, m.Close)
+	}
+	return nil
+}
+
+func (n *nspAdapter) onServerSideEmit(m message) {
+	if m.RequestID == "" {
+		n.nsp.OnServerSideEmit(m.Data)
+		return
 	}
 	var once sync.Once
 	reply := socket.Ack(func(args []any, _ error) {
 		once.Do(func() {
-			_ = n.respond(map[string]any{"type": reqServerSideEmit, "requestId": r.RequestID, "data": firstOrNil(args)})
+			_ = n.reply(m, message{Kind: kindServerSideEmitResponse, Value: firstOrNil(args)})
 		})
 	})
-	n.nsp.OnServerSideEmit(append(data, reply))
-	return nil
+	n.nsp.OnServerSideEmit(append(m.Data, reply))
 }
 
-func (n *nspAdapter) onBroadcastWithAck(r request) error {
-	if n.acks.has(r.RequestID) {
-		return nil // our own request
+func (n *nspAdapter) onBroadcastWithAck(m message) {
+	if n.acks.has(m.RequestID) {
+		return // our own request (classic Node servers send no uid with it)
 	}
-	packet, _ := r.Packet.(map[string]any)
-	data, ok := packet["data"].([]any)
-	if !ok || len(data) == 0 {
-		return errors.New("broadcast request: packet data is not [event, ...args]")
-	}
-	id := r.RequestID
-	n.Adapter.BroadcastWithAck(&parser.Packet{Type: parser.EVENT, Nsp: n.name, Data: data}, optionsOf(optsTarget(r.Opts)),
+	n.Adapter.BroadcastWithAck(&parser.Packet{Type: parser.EVENT, Nsp: n.name, Data: m.Data}, optionsOf(m.Target),
 		func(count uint64) {
-			_ = n.respond(map[string]any{"type": reqBroadcastClientCount, "requestId": id, "clientCount": count})
+			_ = n.reply(m, message{Kind: kindBroadcastClientCount, ClientCount: count})
 		},
 		func(args []any, _ error) {
-			if msg, err := encodeBroadcastAck(id, firstOrNil(args)); err == nil {
-				n.bus.publish(n.ch.response, msg)
-			}
+			_ = n.reply(m, message{Kind: kindBroadcastAck, Value: firstOrNil(args)})
 		})
-	return nil
 }
 
 // onResponse collects the answers to this server's requests.
-func (n *nspAdapter) onResponse(payload []byte) error {
-	r, err := decodeRequest(payload)
-	if err != nil {
-		return err
+func (n *nspAdapter) onResponse(m message) {
+	switch m.Kind {
+	case kindBroadcastClientCount:
+		n.acks.count(m.RequestID, m.ClientCount)
+		return
+	case kindBroadcastAck:
+		n.acks.ack(m.RequestID, m.Value)
+		return
 	}
-	switch r.Type {
-	case reqBroadcastClientCount:
-		if r.ClientCount != nil {
-			n.acks.count(r.RequestID, *r.ClientCount)
-		}
-		return nil
-	case reqBroadcastAck:
-		n.acks.ack(r.RequestID, r.Packet)
-		return nil
-	}
-	p := n.pending.get(r.RequestID)
+	p := n.pending.get(m.RequestID)
 	if p == nil {
-		return nil // someone else's, or too late
+		return // someone else's, or too late
 	}
-	switch p.kind {
-	case reqRemoteFetch:
-		details := make([]socket.SocketDetails, 0, len(r.Sockets))
-		for _, s := range r.Sockets {
+	switch {
+	case m.Kind == kindFetchSocketsResponse && p.op == kindFetchSockets:
+		details := make([]socket.SocketDetails, 0, len(m.Sockets))
+		for _, s := range m.Sockets {
 			if d, err := remoteSocketFrom(s); err == nil {
 				details = append(details, d)
 			}
 		}
 		p.addSockets(details)
-	case reqServerSideEmit:
-		p.addValue(r.Data)
+	case m.Kind == kindServerSideEmitResponse && p.op == kindServerSideEmit:
+		p.addValue(m.Value)
 	}
-	return nil
 }
 
 // wait blocks until a request has all its answers or times out.
-func (n *nspAdapter) wait(id string, p *pendingRequest, what string) error {
+func (n *nspAdapter) wait(id string, p *pendingRequest, what string, timeout *time.Duration) error {
 	defer n.pending.remove(id)
-	t := time.NewTimer(n.bus.opts.RequestTimeout)
+	d := n.bus.opts.RequestTimeout
+	if timeout != nil && *timeout > 0 {
+		d = *timeout
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-p.done:
@@ -434,19 +506,6 @@ func (n *nspAdapter) wait(id string, p *pendingRequest, what string) error {
 	case <-n.bus.ctx.Done():
 		return errors.New(what + ": adapter closed")
 	}
-}
-
-func (n *nspAdapter) respond(v map[string]any) error {
-	return n.publishJSON(n.ch.response, v)
-}
-
-func (n *nspAdapter) publishJSON(channel string, v map[string]any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
-	}
-	n.bus.publish(channel, b)
-	return nil
 }
 
 // targetOf turns the library's options into the wire selector.

@@ -71,3 +71,31 @@ func TestRedisOutage(t *testing.T) {
 		}
 	}
 }
+
+// Sharded subscriptions survive an outage too: go-redis subscribes its
+// shard channels again when it reconnects, including the room channels of
+// the dynamic mode and those of rooms created while Redis was away.
+func TestShardedOutageResubscribes(t *testing.T) {
+	rs := redistest.Start(t)
+	opts := redisadapter.Options{Sharded: true}
+	a := startGoServer(t, rs.URL(), serverOptions{adapter: opts})
+	b := startGoServer(t, rs.URL(), serverOptions{adapter: opts})
+	_, seven := join(t, a, "7")
+
+	rs.Stop()
+	waitFor(t, 10*time.Second, "A reports the outage", func() bool {
+		return a.Adapter.Status().State == redisadapter.StateReconnecting
+	})
+	_, nine := dial(t, a.URL, "9") // its room's channel is subscribed while Redis is away
+	waitFor(t, 5*time.Second, "user:9 joined", func() bool { return roomHas(a, "user:9") })
+	rs.Restart()
+	waitFor(t, 15*time.Second, "both adapters connected, every subscription confirmed", func() bool {
+		sa, sb := a.Adapter.Status(), b.Adapter.Status()
+		return sa.State == redisadapter.StateConnected && sb.State == redisadapter.StateConnected &&
+			sa.Unconfirmed == 0 && a.Adapter.Ready() && b.Adapter.Ready()
+	})
+	b.IO.To("user:7").Emit("after", 7)
+	b.IO.To("user:9").Emit("after", 9)
+	seven.waitN(t, "after", 1, 5*time.Second)
+	nine.waitN(t, "after", 1, 5*time.Second)
+}

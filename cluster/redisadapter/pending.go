@@ -9,7 +9,7 @@ import (
 
 // pendingRequest collects the answers to one cluster request.
 type pendingRequest struct {
-	kind     int
+	op       kind // kindFetchSockets or kindServerSideEmit
 	expected int
 	done     chan struct{} // closed when every answer is in, or on failure
 
@@ -81,8 +81,8 @@ type pendingSet struct {
 	m  map[string]*pendingRequest
 }
 
-func (s *pendingSet) add(id string, kind, expected int) *pendingRequest {
-	p := &pendingRequest{kind: kind, expected: expected, done: make(chan struct{})}
+func (s *pendingSet) add(id string, op kind, expected int) *pendingRequest {
+	p := &pendingRequest{op: op, expected: expected, done: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
@@ -138,6 +138,15 @@ func (s *ackSet) add(id string, clientCount func(uint64), ack socket.Ack, timeou
 		defer s.mu.Unlock()
 		delete(s.m, id)
 	})}
+}
+
+func (s *ackSet) remove(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.m[id]; ok {
+		r.timer.Stop()
+		delete(s.m, id)
+	}
 }
 
 func (s *ackSet) has(id string) bool {

@@ -3,38 +3,15 @@ package redisadapter
 import (
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"time"
 )
 
-// The wire protocol of @socket.io/redis-adapter v8 (createAdapter) and
-// @socket.io/redis-emitter v5, read from their sources (dist/index.js) and
-// checked against the running packages in this package's tests.
-//
-//	broadcast   PUBLISH <key>#<nsp>#          msgpack [uid, packet, opts]
-//	            PUBLISH <key>#<nsp>#<room>#   (exactly one room)
-//	requests    PUBLISH <key>-request#<nsp>#  JSON (msgpack for BROADCAST)
-//	responses   PUBLISH <key>-response#<nsp>#[<uid>#]  JSON (msgpack for BROADCAST_ACK)
-//
-// packet = {type: 2, data: [event, ...args], nsp}; opts = {rooms, except, flags}.
-// A server's uid is random per namespace adapter; the emitter's is "emitter";
-// a receiver skips only messages carrying its own uid.
-
-// Request types of the classic Redis adapter.
-const (
-	reqSockets              = 0
-	reqAllRooms             = 1
-	reqRemoteJoin           = 2
-	reqRemoteLeave          = 3
-	reqRemoteDisconnect     = 4
-	reqRemoteFetch          = 5
-	reqServerSideEmit       = 6
-	reqBroadcast            = 7
-	reqBroadcastClientCount = 8
-	reqBroadcastAck         = 9
-)
+// What both protocols share: the broadcast selector and its flags, the
+// event packet, uids, and tolerant readers for values decoded from JSON or
+// msgpack (numbers may be float64, int64 or uint64; rooms may be numbers).
 
 // Socket.IO packet types that can travel in a broadcast.
 const (
@@ -44,33 +21,6 @@ const (
 
 // EmitterUID is the uid the Node emitter (and ours) puts in its messages.
 const EmitterUID = "emitter"
-
-// channels are the Redis channel names of one namespace.
-type channels struct {
-	broadcast string // <key>#<nsp>#; a room is appended as <room>#
-	pattern   string // broadcast + "*"
-	request   string // <key>-request#<nsp>#
-	response  string // <key>-response#<nsp>#
-}
-
-func channelsFor(key, nsp string) channels {
-	b := key + "#" + nsp + "#"
-	return channels{
-		broadcast: b,
-		pattern:   b + "*",
-		request:   key + "-request#" + nsp + "#",
-		response:  key + "-response#" + nsp + "#",
-	}
-}
-
-// broadcastChannel is where a broadcast to rooms goes: the room's own channel
-// when there is exactly one (receivers without the room skip it unread).
-func (c channels) broadcastChannel(rooms []string) string {
-	if len(rooms) == 1 {
-		return c.broadcast + rooms[0] + "#"
-	}
-	return c.broadcast
-}
 
 // flags are the broadcast flags that cross the wire.
 type flags struct {
@@ -105,7 +55,7 @@ func flagsFrom(v any) flags {
 	if c, ok := m["compress"].(bool); ok {
 		f.Compress = &c
 	}
-	if ms, ok := number(m["timeout"]); ok && ms >= 0 {
+	if ms, ok := number(m["timeout"]); ok && ms >= 0 && ms < float64(math.MaxInt64/time.Millisecond) {
 		d := time.Duration(ms * float64(time.Millisecond))
 		f.Timeout = &d
 	}
@@ -119,191 +69,38 @@ type target struct {
 	Flags  flags
 }
 
-// broadcastMessage is one message of a broadcast channel.
-type broadcastMessage struct {
-	UID    string
-	Nsp    string
-	Data   []any // [event, ...args]
-	Target target
-}
-
-// encodeBroadcast writes [uid, {type, data, nsp}, {rooms, except, flags}]
-// with the key order Node uses.
-func encodeBroadcast(m broadcastMessage) ([]byte, error) {
-	b := make([]byte, 0, 128)
-	b = appendArrayHeader(b, 3)
-	b = appendString(b, m.UID)
-	b = appendMapHeader(b, 3)
-	b = appendString(b, "type")
-	b = appendInt(b, packetEvent)
-	b = appendString(b, "data")
-	var err error
-	if b, err = appendValue(b, m.Data); err != nil {
-		return nil, err
-	}
-	b = appendString(b, "nsp")
-	b = appendString(b, m.Nsp)
-	return appendTarget(b, m.Target)
-}
-
-func appendTarget(b []byte, t target) ([]byte, error) {
-	b = appendMapHeader(b, 3)
-	b = appendString(b, "rooms")
-	b = appendStrings(b, t.Rooms)
-	b = appendString(b, "except")
-	b = appendStrings(b, t.Except)
-	b = appendString(b, "flags")
-	return appendValue(b, t.Flags.toMap())
-}
-
-func appendStrings(b []byte, s []string) []byte {
-	b = appendArrayHeader(b, len(s))
-	for _, e := range s {
-		b = appendString(b, e)
-	}
-	return b
-}
-
-// decodeBroadcast reads a broadcast message. A missing nsp means "/", as in Node.
-func decodeBroadcast(payload []byte) (broadcastMessage, error) {
-	v, err := decodeValue(payload)
-	if err != nil {
-		return broadcastMessage{}, err
-	}
-	arr, ok := v.([]any)
-	if !ok || len(arr) < 3 {
-		return broadcastMessage{}, errors.New("broadcast: not an array of 3")
-	}
-	uid, _ := arr[0].(string)
-	packet, ok := arr[1].(map[string]any)
-	if !ok {
-		return broadcastMessage{}, errors.New("broadcast: packet is not a map")
-	}
-	m := broadcastMessage{UID: uid, Nsp: "/"}
-	if nsp, ok := packet["nsp"].(string); ok {
-		m.Nsp = nsp
-	}
-	if t, ok := number(packet["type"]); ok && t != packetEvent && t != packetBinaryEvent {
-		return broadcastMessage{}, fmt.Errorf("broadcast: packet type %v is not an event", t)
-	}
-	if m.Data, ok = packet["data"].([]any); !ok || len(m.Data) == 0 {
-		return broadcastMessage{}, errors.New("broadcast: packet data is not [event, ...args]")
-	}
-	m.Target = targetFrom(arr[2])
-	return m, nil
-}
-
+// targetFrom reads a {rooms, except, flags} selector.
 func targetFrom(v any) target {
 	m, _ := v.(map[string]any)
 	return target{Rooms: stringList(m["rooms"]), Except: stringList(m["except"]), Flags: flagsFrom(m["flags"])}
 }
 
-// request is a message of the request or response channel, decoded from
-// either encoding. Field names follow Node's.
-type request struct {
-	UID       string
-	RequestID string
-	Type      int
-	Opts      map[string]any // selector {rooms, except, flags}
-	Rooms     []string       // rooms to join/leave, the SOCKETS selector, or the ALL_ROOMS answer
-	Sid       string         // legacy single-socket requests
-	Room      string
-	Close     bool
-	Data      any // SERVER_SIDE_EMIT: the packet; its response: the ack value
-	Packet    any // BROADCAST: the packet; BROADCAST_ACK: the ack value
-
-	Sockets     []any   // SOCKETS and REMOTE_FETCH responses
-	ClientCount *uint64 // BROADCAST_CLIENT_COUNT
+// targetMap is a selector as both protocols write it.
+func targetMap(t target) map[string]any {
+	return map[string]any{"rooms": nonNil(t.Rooms), "except": nonNil(t.Except), "flags": t.Flags.toMap()}
 }
 
-// decodeRequest reads a request or response: JSON when the first byte is
-// '{', msgpack otherwise (Node's rule).
-func decodeRequest(payload []byte) (request, error) {
-	var raw map[string]any
-	if len(payload) > 0 && payload[0] == '{' {
-		if err := json.Unmarshal(payload, &raw); err != nil {
-			return request{}, err
-		}
-	} else {
-		v, err := decodeValue(payload)
-		if err != nil {
-			return request{}, err
-		}
-		var ok bool
-		if raw, ok = v.(map[string]any); !ok {
-			return request{}, errors.New("request: not a map")
-		}
-	}
-	t, ok := number(raw["type"])
-	if !ok && raw["requestId"] == nil {
-		return request{}, errors.New("request: no type")
-	}
-	r := request{Type: -1}
-	if ok {
-		r.Type = int(t)
-	}
-	r.UID, _ = raw["uid"].(string)
-	r.RequestID = idString(raw["requestId"])
-	r.Opts, _ = raw["opts"].(map[string]any)
-	r.Rooms = stringList(raw["rooms"])
-	r.Sid, _ = raw["sid"].(string)
-	r.Room = keyStringOrEmpty(raw["room"])
-	r.Close, _ = raw["close"].(bool)
-	r.Data = raw["data"]
-	r.Packet = raw["packet"]
-	if s, ok := raw["sockets"].([]any); ok {
-		r.Sockets = s
-	}
-	if n, ok := number(raw["clientCount"]); ok && n >= 0 {
-		c := uint64(n)
-		r.ClientCount = &c
-	}
-	return r, nil
+// eventPacket is the Socket.IO packet a broadcast carries. Node publishes
+// it before its encoder turns binary events into BINARY_EVENT, so it is
+// always an EVENT with the bytes inline.
+func eventPacket(nsp string, data []any) map[string]any {
+	return map[string]any{"type": packetEvent, "data": data, "nsp": nsp}
 }
 
-// encodeBroadcastRequest is the msgpack request of broadcast-with-ack.
-func encodeBroadcastRequest(uid, requestID, nsp string, data []any, t target) ([]byte, error) {
-	b := make([]byte, 0, 160)
-	b = appendMapHeader(b, 5)
-	b = appendString(b, "uid")
-	b = appendString(b, uid)
-	b = appendString(b, "requestId")
-	b = appendString(b, requestID)
-	b = appendString(b, "type")
-	b = appendInt(b, reqBroadcast)
-	b = appendString(b, "packet")
-	b = appendMapHeader(b, 3)
-	b = appendString(b, "type")
-	b = appendInt(b, packetEvent)
-	b = appendString(b, "data")
-	var err error
-	if b, err = appendValue(b, data); err != nil {
-		return nil, err
+// eventData reads the data of an event packet: [event, ...args].
+func eventData(v any) ([]any, error) {
+	p, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("packet is not a map")
 	}
-	b = appendString(b, "nsp")
-	b = appendString(b, nsp)
-	b = appendString(b, "opts")
-	return appendTarget(b, t)
-}
-
-// encodeBroadcastAck is the msgpack response carrying one client's ack.
-func encodeBroadcastAck(requestID string, value any) ([]byte, error) {
-	b := appendMapHeader(make([]byte, 0, 64), 3)
-	b = appendString(b, "type")
-	b = appendInt(b, reqBroadcastAck)
-	b = appendString(b, "requestId")
-	b = appendString(b, requestID)
-	b = appendString(b, "packet")
-	return appendValue(b, value)
-}
-
-// optsTarget reads the {rooms, except, flags} selector of a request.
-func optsTarget(opts map[string]any) target {
-	return targetFrom(opts)
-}
-
-func targetJSON(t target) map[string]any {
-	return map[string]any{"rooms": nonNil(t.Rooms), "except": nonNil(t.Except)}
+	if t, ok := number(p["type"]); ok && t != packetEvent && t != packetBinaryEvent {
+		return nil, fmt.Errorf("packet type %v is not an event", t)
+	}
+	data, ok := p["data"].([]any)
+	if !ok || len(data) == 0 {
+		return nil, fmt.Errorf("packet data is not [event, ...args]")
+	}
+	return data, nil
 }
 
 func nonNil(s []string) []string {
@@ -356,12 +153,86 @@ func idString(v any) string {
 	case nil:
 		return ""
 	case float64:
-		if x == math.Trunc(x) {
+		if x == math.Trunc(x) && math.Abs(x) < 1e21 {
 			return fmt.Sprintf("%.0f", x)
 		}
 	}
 	return keyString(v)
 }
+
+// hasBinary reports whether v holds bytes anywhere, as Node's hasBinary
+// does: the sharded protocol then switches from JSON to msgpack. Values
+// of other types (structs) are JSON-encoded by both encoders, so their
+// bytes never stay binary and do not count.
+func hasBinary(v any) bool {
+	switch x := v.(type) {
+	case nil, string, bool, float64, int, int64:
+		return false
+	case []byte:
+		return true
+	case interface{ Bytes() []byte }:
+		return true
+	case []any:
+		for _, e := range x {
+			if hasBinary(e) {
+				return true
+			}
+		}
+		return false
+	case map[string]any:
+		for _, e := range x {
+			if hasBinary(e) {
+				return true
+			}
+		}
+		return false
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			return true
+		}
+		for i := range rv.Len() {
+			if hasBinary(rv.Index(i).Interface()) {
+				return true
+			}
+		}
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String || rv.Type().Implements(jsonMarshalerType) {
+			return false
+		}
+		it := rv.MapRange()
+		for it.Next() {
+			if hasBinary(it.Value().Interface()) {
+				return true
+			}
+		}
+	case reflect.Pointer:
+		if !rv.IsNil() && rv.Elem().Kind() != reflect.Struct {
+			return hasBinary(rv.Elem().Interface())
+		}
+	}
+	return false
+}
+
+// jsLength is the length JavaScript gives a string (UTF-16 code units).
+func jsLength(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// looksLikeASocketId is Node's test (sharded adapter) for a room that is a
+// socket's own: 20 characters, the length of Node's socket ids. Broadcasts
+// to such a room go on the namespace channel in dynamic mode.
+func looksLikeASocketId(room string) bool { return jsLength(room) == 20 }
 
 const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -373,4 +244,17 @@ func newID(n int) string {
 		b[i] = idAlphabet[b[i]&63]
 	}
 	return string(b)
+}
+
+// newHexID returns 2n hex digits, like Node's randomBytes(n).toString("hex")
+// (the ClusterAdapter's uids and request ids).
+func newHexID(n int) string {
+	const hex = "0123456789abcdef"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	out := make([]byte, 2*n)
+	for i, c := range b {
+		out[2*i], out[2*i+1] = hex[c>>4], hex[c&15]
+	}
+	return string(out)
 }

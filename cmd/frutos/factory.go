@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/control"
 )
 
 // Factory holds what commands depend on, built once in run and passed down.
@@ -23,4 +24,23 @@ func newFactory(streams *IOStreams, getenv func(string) string) *Factory {
 // environment < flags.
 func (f *Factory) Config(flags configs.Flags) (*configs.Config, error) {
 	return configs.Load(configs.LoadOptions{File: f.ConfigFile, Env: f.Env, Getenv: f.Getenv, Flags: flags})
+}
+
+// Home is the state home: the configuration's (FRUTOS_HOME, the file's
+// home, or ~/.frutos). A configuration that does not load does not stop
+// commands that only need the home (status, stop...): they fall back to
+// FRUTOS_HOME or the default.
+func (f *Factory) Home() string {
+	if cfg, err := f.Config(configs.Flags{}); err == nil {
+		return cfg.Home
+	}
+	if h := f.Getenv("FRUTOS_HOME"); h != "" {
+		return h
+	}
+	return configs.Default().Home
+}
+
+// Daemon is a client for the daemon of the state home.
+func (f *Factory) Daemon() *control.Client {
+	return control.NewClient(f.Home())
 }

@@ -27,6 +27,22 @@ with Node backends using @socket.io/redis-emitter.`,
 
 	root.AddCommand(
 		newCmdVersion(f, nil),
+		newCmdWorker(f, nil),
+		newCmdDaemon(f, nil),
+		newCmdStart(f, nil),
+		newCmdStatus(f, nil),
+		newCmdStop(f, nil),
+		newCmdRestart(f, nil),
+		newCmdReload(f, nil),
+		newCmdDelete(f, nil),
+		newCmdScale(f, nil),
+		newCmdKill(f, nil),
+		newCmdSave(f, nil),
+		newCmdResurrect(f, nil),
+		newCmdStartup(f, nil),
+		newCmdPing(f, nil),
+		newCmdEmit(f, nil),
+		newCmdToken(f, nil),
 	)
 	return root
 }

@@ -1,0 +1,39 @@
+# frutos: make build | run | test | bench | lint | fuzz | chaos | soak
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+BIN     := bin/frutos
+
+.PHONY: build run test deps bench lint fuzz clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/frutos
+
+# Starts the daemon in the background with one worker per CPU, on :3000,
+# with an embedded Redis (development). Stop it with: bin/frutos kill
+run: build
+	./$(BIN) start --instances max
+
+# Installs what the tests need when it is missing (redis-server from
+# Debian, the Node interop fixture from npm), then runs every test with
+# the race detector.
+test: deps
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (apt-get)"; \
+	  (apt-get update -qq >/dev/null 2>&1 || true) && apt-get install -y -qq redis-server >/dev/null; }
+	@[ -d testdata/node/node_modules ] || npm ci --prefix testdata/node --no-audit --no-fund --loglevel=error
+
+# Benchmarks (numbers for the README; never asserted in tests).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./cluster/... ./internal/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/internal/jwtauth"
+	"github.com/frutos/frutos/internal/testutil/redistest"
+	"github.com/frutos/frutos/redisctl"
+)
+
+func TestMain(m *testing.M) {
+	// What main does before run: go-redis's retry chatter goes to a
+	// debug log, not to the user's terminal. (This runs in the test binary
+	// and in every `frutos` a script executes, which is this binary again.)
+	redisctl.QuietLibraryLogs(nil)
+	testscript.Main(m, map[string]func(){
+		"frutos": func() { os.Exit(run(os.Args[1:], systemStreams(), os.Getenv)) },
+	})
+}
+
+// TestScripts runs testdata/script/*.txtar: the CLI as a user types it,
+// against real redis-servers started here. Scripts get:
+//
+//	$REDIS, $REDIS_ADDR  a redis-server without a password
+//	$PW_ADDR             one with requirepass s3cret-Pw
+//	$SILENT_ADDR         a port that accepts connections and never answers
+//	$CLOSED_PORT         a loopback port nothing listens on
+//	$FRUTOS_HOME         $WORK/home
+//
+// and these commands:
+//
+//	exits N prog args...   run prog (like exec) and require exit status N
+//	subscribe PATTERN      PSUBSCRIBE on $REDIS from the test (until the script ends)
+//	received N             wait for N messages on that subscription; print each as
+//	                       "<channel> <message as JSON>" (msgpack decoded) on stdout
+//	embedded start|stop    run an embedded Redis for $FRUTOS_HOME
+//	subst FILE...          expand $VARS inside files
+//	jwtclaims              verify the token on the last stdout with the secret frutos
+//	                       would use (env, then the home's dev-secret); print its claims
+func TestScripts(t *testing.T) {
+	plain := redistest.Start(t)
+	withPW := redistest.Start(t, "--requirepass", "s3cret-Pw")
+	silent := silentServer(t)
+	closed := redistest.FreePort(t)
+
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("REDIS", plain.URL())
+			env.Setenv("REDIS_ADDR", plain.Addr())
+			env.Setenv("PW_ADDR", withPW.Addr())
+			env.Setenv("SILENT_ADDR", silent)
+			env.Setenv("CLOSED_PORT", strconv.Itoa(closed))
+			env.Setenv("FRUTOS_HOME", filepath.Join(env.WorkDir, "home"))
+			env.Setenv("NO_COLOR", "1")
+			env.Values[scriptStateKey{}] = &scriptState{}
+			env.Defer(func() { env.Values[scriptStateKey{}].(*scriptState).close() })
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits":     cmdExits,
+			"subscribe": cmdSubscribe,
+			"received":  cmdReceived,
+			"embedded":  cmdEmbedded,
+			"subst":     cmdSubst,
+			"jwtclaims": cmdJWTClaims,
+		},
+	})
+}
+
+type scriptStateKey struct{}
+
+// scriptState is what a script's custom commands keep between lines.
+type scriptState struct {
+	mu       sync.Mutex
+	client   *redis.Client
+	ps       *redis.PubSub
+	embedded *redisctl.Embedded
+}
+
+func scriptStateOf(ts *testscript.TestScript) *scriptState {
+	return ts.Value(scriptStateKey{}).(*scriptState)
+}
+
+func (s *scriptState) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ps != nil {
+		s.ps.Close()
+	}
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.embedded != nil {
+		s.embedded.Close()
+	}
+}
+
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits N prog [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: %q is not a number", args[0])
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("exit status %d, want %d", got, want)
+	}
+}
+
+func cmdSubscribe(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: subscribe PATTERN")
+	}
+	s := scriptStateOf(ts)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ps != nil {
+		ts.Fatalf("subscribe: already subscribed")
+	}
+	opt, err := redis.ParseURL(ts.Getenv("REDIS"))
+	ts.Check(err)
+	s.client = redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.ps = s.client.PSubscribe(ctx, args[0])
+	if _, err := s.ps.ReceiveTimeout(ctx, 10*time.Second); err != nil { // the confirmation
+		ts.Fatalf("subscribe: %v", err)
+	}
+}
+
+func cmdReceived(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: received N")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	s := scriptStateOf(ts)
+	s.mu.Lock()
+	ps := s.ps
+	s.mu.Unlock()
+	if ps == nil {
+		ts.Fatalf("received: subscribe first")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := ts.Stdout()
+	for range n {
+		m, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			ts.Fatalf("received: %v", err)
+		}
+		var msg any
+		if err := msgpack.Unmarshal([]byte(m.Payload), &msg); err != nil {
+			ts.Fatalf("received: %s: not msgpack: %v", m.Channel, err)
+		}
+		b, err := json.Marshal(msg)
+		ts.Check(err)
+		fmt.Fprintf(out, "%s %s\n", m.Channel, b)
+	}
+}
+
+func cmdEmbedded(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: embedded start|stop")
+	}
+	s := scriptStateOf(ts)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch args[0] {
+	case "start":
+		e, err := redisctl.StartEmbedded(ts.Getenv("FRUTOS_HOME"))
+		ts.Check(err)
+		s.embedded = e
+	case "stop":
+		if s.embedded == nil {
+			ts.Fatalf("embedded: not started")
+		}
+		ts.Check(s.embedded.Close())
+		s.embedded = nil
+	default:
+		ts.Fatalf("usage: embedded start|stop")
+	}
+}
+
+func cmdSubst(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: subst FILE...")
+	}
+	for _, f := range args {
+		p := ts.MkAbs(f)
+		b, err := os.ReadFile(p)
+		ts.Check(err)
+		ts.Check(os.WriteFile(p, []byte(os.Expand(string(b), ts.Getenv)), 0o644))
+	}
+}
+
+func cmdJWTClaims(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: jwtclaims")
+	}
+	token := strings.TrimSpace(ts.ReadFile("stdout"))
+	cfg, err := configs.Load(configs.LoadOptions{Getenv: ts.Getenv})
+	ts.Check(err)
+	secret, _, err := jwtauth.ResolveSecret(cfg)
+	ts.Check(err)
+	c, err := jwtauth.Verify(secret, token)
+	if err != nil {
+		ts.Fatalf("jwtclaims: %v", err)
+	}
+	ttl := time.Until(c.Exp).Round(time.Minute)
+	fmt.Fprintf(ts.Stdout(), "sub=%s role=%s ttl=%s\n", c.Sub, c.Role, ttl)
+}
+
+// silentServer accepts connections on 127.0.0.1 and never answers, until
+// the test ends.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return l.Addr().String()
+}
+
+// runCLI runs one command line in-process, as main would.
+func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	streams := &IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut, NoColor: true}
+	code = run(args, streams, func(k string) string { return env[k] })
+	return code, out.String(), errOut.String()
+}

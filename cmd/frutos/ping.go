@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/frutos/frutos/redisctl"
+)
+
+type pingOptions struct {
+	IO      *IOStreams
+	Factory *Factory
+
+	Redis redisFlags
+	Count int
+	JSON  bool
+}
+
+func newCmdPing(f *Factory, runF func(*pingOptions) error) *cobra.Command {
+	opts := &pingOptions{IO: f.IO, Factory: f}
+	cmd := &cobra.Command{
+		Use:   "ping",
+		Short: "Check that Redis works for frutos (PING, pub/sub round trip)",
+		Long: `Check the Redis that frutos uses: PING it --count times (latency min/avg/max),
+read its version and mode, and make a pub/sub round trip on a channel of its
+own (SUBSCRIBE, PUBLISH, receive), which is what the Socket.IO adapter needs.
+
+The URL is --redis, else REDIS_URL, else redis.url of the configuration, else
+(development only) the embedded Redis of a running 'frutos start'. Forms:
+  redis://[user:password@]host:6379[/db]   rediss://... (TLS)
+  unix:///path/to/redis.sock[?db=N]
+  redis+sentinel://host:26379[/db]?master_name=NAME[&addr=host2:26379][&password=...]
+  redis+cluster://host:6379[?addr=host2:6379...]
+
+Exit status: 0 when healthy; 4 when Redis is not usable, with one line
+naming the cause (refused, timeout, auth failed, TLS error, wrong mode, DNS,
+protocol); 2 for a bad URL or flag; 3 for a bad configuration.`,
+		Example: `  frutos ping
+  frutos ping --redis redis://:s3cret@10.0.0.5:6379/0 --count 10
+  frutos ping --redis redis+sentinel://10.0.0.7:26379?master_name=mymaster --json`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runPing(opts)
+		},
+	}
+	addRedisFlags(cmd.Flags(), &opts.Redis)
+	cmd.Flags().IntVarP(&opts.Count, "count", "c", 3, "how many PINGs to time")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// pingJSON is the stable --json shape, for success and failure alike.
+type pingJSON struct {
+	OK         bool            `json:"ok"`
+	URL        string          `json:"url"`
+	Mode       redisctl.Mode   `json:"mode"`
+	Version    string          `json:"version"`
+	ServerMode string          `json:"server_mode"`
+	Pings      int             `json:"pings"`
+	LatencyMS  *pingLatency    `json:"latency_ms"`
+	PubSubMS   *float64        `json:"pubsub_round_trip_ms"`
+	Error      *pingJSONFailed `json:"error"`
+}
+
+type pingLatency struct {
+	Min float64 `json:"min"`
+	Avg float64 `json:"avg"`
+	Max float64 `json:"max"`
+}
+
+type pingJSONFailed struct {
+	Cause   redisctl.Cause `json:"cause"`
+	Message string         `json:"message"`
+	Hint    string         `json:"hint"`
+}
+
+func runPing(opts *pingOptions) error {
+	if opts.Count < 1 || opts.Count > 10000 {
+		return usageErrorf("--count must be between 1 and 10000 (got %d)", opts.Count)
+	}
+	cfg, err := loadRedisConfig(opts.Factory, opts.Redis)
+	if err != nil {
+		return err
+	}
+	conn, err := openRedis(opts.Factory, opts.Redis, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	t := conn.Target
+	ctx, cancel := withRedisTimeout(opts.Redis)
+	defer cancel()
+
+	res, err := t.Ping(ctx, opts.Count)
+	if err != nil {
+		rerr := redisFailure(t, err)
+		if opts.JSON {
+			var e *redisctl.Error
+			errors.As(rerr, &e)
+			_ = printIndentedJSON(opts.IO, pingJSON{URL: t.URL, Mode: t.Mode,
+				Error: &pingJSONFailed{Cause: e.Cause, Message: e.Error(), Hint: e.Hint}})
+		}
+		return rerr
+	}
+	if opts.JSON {
+		rtt := millis(res.PubSub)
+		return printIndentedJSON(opts.IO, pingJSON{OK: true, URL: res.URL, Mode: res.Mode, Version: res.Version,
+			ServerMode: res.ServerMode, Pings: res.Pings,
+			LatencyMS: &pingLatency{Min: millis(res.Min), Avg: millis(res.Avg), Max: millis(res.Max)}, PubSubMS: &rtt})
+	}
+
+	version := res.Version
+	switch {
+	case version != "":
+		version = "Redis " + version
+	case conn.Embedded:
+		version = "embedded development Redis (miniredis)"
+	default:
+		version = "unknown version (INFO has no server section)"
+	}
+	server := version
+	if res.ServerMode != "" {
+		server += ", " + res.ServerMode
+	}
+	out := opts.IO.Out
+	fmt.Fprintf(out, "url:      %s (from %s)\n", res.URL, conn.Source)
+	fmt.Fprintf(out, "mode:     %s\n", res.Mode)
+	fmt.Fprintf(out, "server:   %s\n", server)
+	fmt.Fprintf(out, "latency:  min %s  avg %s  max %s  (%d pings)\n", millisText(res.Min), millisText(res.Avg), millisText(res.Max), res.Pings)
+	_, err = fmt.Fprintf(out, "pub/sub:  OK (round trip %s)\n", millisText(res.PubSub))
+	return err
+}
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func millisText(d time.Duration) string { return fmt.Sprintf("%.3fms", millis(d)) }
+
+func printIndentedJSON(s *IOStreams, v any) error {
+	enc := json.NewEncoder(s.Out)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+
+	"github.com/spf13/cobra"
+
+	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/control"
+)
+
+type reloadOptions struct {
+	IO     *IOStreams
+	Daemon func() *control.Client
+	Config func(configs.Flags) (*configs.Config, error)
+	File   func() string
+	Env    func() string
+	JSON   bool
+}
+
+func newCmdReload(f *Factory, runF func(*reloadOptions) error) *cobra.Command {
+	opts := &reloadOptions{IO: f.IO, Daemon: f.Daemon, Config: f.Config,
+		File: func() string { return f.ConfigFile }, Env: func() string { return f.Env }}
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Replace every worker, one at a time, with zero downtime",
+		Long: `Replace every worker, one at a time, with zero downtime: a new worker is
+started and must be ready (within listen_timeout) before the old one stops
+taking new sessions and drains its clients to the live workers. A new
+worker that never gets ready stops the reload and the old one keeps serving.
+
+Reload runs the frutos binary found now (upgrade it in place, then reload)
+and the configuration loaded now: limits, CORS, auth secret, recovery, logs
+and restart settings change at reload. The port, the host, the state home
+and the Redis URL and channel settings need delete then start.`,
+		Example: "  frutos reload\n  frutos reload --env production --config /etc/frutos/frutos.yaml",
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runReload(opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the status after as JSON")
+	return cmd
+}
+
+func runReload(opts *reloadOptions) error {
+	cfg, err := opts.Config(configs.Flags{})
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	load := loadOptions(opts.File(), opts.Env(), configs.Flags{})
+	req := control.ReloadRequest{Config: raw, Load: &load}
+	return callDaemon(opts.IO, opts.Daemon(), "/v1/reload", req, opTimeout, opts.JSON)
+}

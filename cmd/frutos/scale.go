@@ -1,0 +1,60 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/frutos/frutos/control"
+)
+
+type scaleOptions struct {
+	IO      *IOStreams
+	Daemon  func() *control.Client
+	Request control.ScaleRequest
+	JSON    bool
+}
+
+func newCmdScale(f *Factory, runF func(*scaleOptions) error) *cobra.Command {
+	opts := &scaleOptions{IO: f.IO, Daemon: f.Daemon}
+	cmd := &cobra.Command{
+		Use:   "scale <N|+N|-N>",
+		Short: "Set, add or remove workers (removed ones drain first)",
+		Long: `Set the number of workers to N, or add (+N) or remove (-N) some. New
+workers take the next ids; removed ones are the highest ids, each drained
+so its clients reconnect to the others. -N never goes below 1 worker;
+scale to 0 explicitly with "frutos scale 0".`,
+		Example: "  frutos scale 4\n  frutos scale +2\n  frutos scale -1",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			req, err := parseScale(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Request = req
+			if runF != nil {
+				return runF(opts)
+			}
+			return callDaemon(opts.IO, opts.Daemon(), "/v1/scale", opts.Request, opTimeout, opts.JSON)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the status after as JSON")
+	cmd.Flags().SetInterspersed(false) // so "-1" is the argument, not a flag
+	return cmd
+}
+
+func parseScale(arg string) (control.ScaleRequest, error) {
+	mode, num := "set", arg
+	switch {
+	case strings.HasPrefix(arg, "+"):
+		mode, num = "add", arg[1:]
+	case strings.HasPrefix(arg, "-"):
+		mode, num = "sub", arg[1:]
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 || (mode != "set" && n == 0) {
+		return control.ScaleRequest{}, usageErrorf("%q: give a number of workers N, +N or -N", arg)
+	}
+	return control.ScaleRequest{Mode: mode, N: n}, nil
+}

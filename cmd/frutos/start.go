@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/control"
+)
+
+type startOptions struct {
+	IO         *IOStreams
+	Config     func(configs.Flags) (*configs.Config, error)
+	File       func() string
+	Env        func() string
+	Flags      configs.Flags
+	JSON       bool
+	Executable func() (string, error)
+}
+
+func newCmdStart(f *Factory, runF func(*startOptions) error) *cobra.Command {
+	opts := &startOptions{IO: f.IO, Config: f.Config, Executable: os.Executable,
+		File: func() string { return f.ConfigFile }, Env: func() string { return f.Env }}
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Start the daemon (if needed) and the workers",
+		Long: `Start the daemon in the background if it is not running, then the workers
+on the one public port, and return when they are ready. On failure (port
+taken, Redis unreachable, bad configuration) nothing is left half started.
+
+With no Redis configured in development, an embedded one is started.`,
+		Example: `  frutos start --instances max
+  frutos start --env production --config /etc/frutos/frutos.yaml
+  REDIS_URL=redis://10.0.0.5:6379 frutos start --instances 4 --port 8080`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runStart(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Flags.Instances, "instances", "i", "", `number of workers, or "max" for one per usable CPU`)
+	fl.IntVarP(&opts.Flags.Port, "port", "p", 0, "public port (default: PORT, then the configuration's, 3000)")
+	fl.StringVar(&opts.Flags.RedisURL, "redis", "", "Redis URL (default: REDIS_URL, then the configuration)")
+	fl.BoolVar(&opts.JSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+func runStart(opts *startOptions) error {
+	cfg, err := opts.Config(opts.Flags)
+	if err != nil {
+		return err
+	}
+	load := loadOptions(opts.File(), opts.Env(), opts.Flags)
+	return startApp(opts.IO, cfg, load, opts.Executable, opts.JSON)
+}
+
+// loadOptions records how the configuration was loaded (for save and
+// resurrect). The file is made absolute: the daemon may run elsewhere.
+func loadOptions(file, env string, fl configs.Flags) control.LoadOptions {
+	if file == "" {
+		if _, err := os.Stat(configs.DefaultFile); err == nil {
+			file = configs.DefaultFile
+		}
+	}
+	if file != "" {
+		if abs, err := filepath.Abs(file); err == nil {
+			file = abs
+		}
+	}
+	return control.LoadOptions{File: file, Env: env, Instances: fl.Instances, Port: fl.Port, RedisURL: fl.RedisURL}
+}
+
+// startApp makes sure a daemon runs for cfg's home and asks it to start
+// the app. A daemon this call started is stopped again if the start fails.
+func startApp(io *IOStreams, cfg *configs.Config, load control.LoadOptions, exe func() (string, error), asJSON bool) error {
+	client := control.NewClient(cfg.Home)
+	spawned, err := ensureDaemon(io, client, cfg.Home, exe)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	timeout := cfg.Restart.ListenTimeout.Duration()*2 + 30*time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	fmt.Fprintf(io.ErrOut, "starting %d workers of %s (%s) on %s:%d...\n", cfg.Instances.Count(), cfg.App, cfg.Env, cfg.Host, cfg.Port)
+	var res control.Result
+	err = client.Do(ctx, "POST", "/v1/start", control.StartRequest{Config: raw, Load: load}, &res)
+	if err != nil {
+		if spawned {
+			kctx, kcancel := context.WithTimeout(context.Background(), time.Minute)
+			_ = client.Do(kctx, "POST", "/v1/kill", nil, nil)
+			kcancel()
+		}
+		return daemonError(err)
+	}
+	fmt.Fprintln(io.ErrOut, res.Message)
+	return printStatus(io, res.Status, asJSON)
+}
+
+// ensureDaemon starts a background daemon for home unless one answers. It
+// reports whether it started one.
+func ensureDaemon(io *IOStreams, client *control.Client, home string, exe func() (string, error)) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	err := client.Ping(ctx)
+	cancel()
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, control.ErrNotRunning) {
+		return false, daemonError(err)
+	}
+	bin, err := exe()
+	if err != nil {
+		return false, fmt.Errorf("find the frutos binary: %w", err)
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return false, fmt.Errorf("create the state home: %w", err)
+	}
+	logPath := filepath.Join(home, "daemon.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", logPath, err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin, "daemon")
+	cmd.Env = append(os.Environ(), "FRUTOS_HOME="+home)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives this shell
+	if err := cmd.Start(); err != nil {
+		return false, fmt.Errorf("start the daemon: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pctx, pcancel := context.WithTimeout(context.Background(), time.Second)
+		err := client.Ping(pctx)
+		pcancel()
+		if err == nil {
+			fmt.Fprintf(io.ErrOut, "daemon started (pid %d, home %s)\n", cmd.Process.Pid, home)
+			return true, nil
+		}
+		select {
+		case err := <-exited:
+			return false, withCode(exitDaemon, fmt.Errorf("the daemon exited at start (%v): %s", err, lastLines(logPath, 5)),
+				"see "+logPath)
+		case <-deadline.C:
+			_ = cmd.Process.Kill()
+			return false, withCode(exitDaemon, errors.New("the daemon did not answer within 15s"), "see "+logPath)
+		case <-tick.C:
+		}
+	}
+}
+
+// daemonError maps control errors to exit codes and hints.
+func daemonError(err error) error {
+	var ce *control.Error
+	switch {
+	case errors.Is(err, control.ErrNotRunning):
+		return withCode(exitDaemon, err, "start it with `frutos start`")
+	case errors.As(err, &ce) && ce.Code == "unavailable" && strings.Contains(ce.Message, "Redis"):
+		return withCode(exitRedis, err, "check it with `frutos ping`")
+	case errors.As(err, &ce) && ce.Code == "bad_request":
+		return withCode(exitUsage, err, "")
+	case errors.As(err, &ce):
+		return withCode(exitFailure, err, "")
+	}
+	return withCode(exitDaemon, err, "is the daemon stuck? see its log in the state home (daemon.log)")
+}
+
+func lastLines(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}

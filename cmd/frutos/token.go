@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/internal/jwtauth"
+)
+
+type tokenOptions struct {
+	IO     *IOStreams
+	Config func(configs.Flags) (*configs.Config, error)
+
+	UserID string
+	Role   string
+	TTL    time.Duration
+}
+
+func newCmdToken(f *Factory, runF func(*tokenOptions) error) *cobra.Command {
+	opts := &tokenOptions{IO: f.IO, Config: f.Config}
+	cmd := &cobra.Command{
+		Use:   "token <user-id>",
+		Short: "Print a JWT the workers accept, for testing with real clients",
+		Long: `Print a JWT (HS256) for <user-id> that the workers accept in the Socket.IO
+handshake (auth: {token}), alone on stdout.
+
+It is signed with the configured secret (the variable named by
+auth.secret_env, FRUTOS_AUTH_SECRET by default). In development without one,
+frutos keeps a random secret in <home>/dev-secret, which the workers started
+from the same home use too; production without a secret is an error.`,
+		Example: `  frutos token 42
+  frutos token 7 --role mentor --ttl 15m
+  TOKEN=$(frutos token 42) && node client.js "$TOKEN"`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return flagError{err: fmt.Errorf("token takes one argument, the user id (got %d)", len(args)),
+					usage: "usage: " + c.UseLine()}
+			}
+			return nil
+		},
+		RunE: func(_ *cobra.Command, args []string) error {
+			opts.UserID = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return runToken(opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Role, "role", "r", jwtauth.RoleStudent, "role claim: "+strings.Join(jwtauth.Roles, ", "))
+	cmd.Flags().DurationVar(&opts.TTL, "ttl", time.Hour, "how long the token is valid")
+	return cmd
+}
+
+func runToken(opts *tokenOptions) error {
+	switch {
+	case strings.TrimSpace(opts.UserID) == "":
+		return usageErrorf("the user id is empty")
+	case !jwtauth.ValidRole(opts.Role):
+		return usageErrorf("--role %q is not a role; use %s", opts.Role, strings.Join(jwtauth.Roles, ", "))
+	case opts.TTL <= 0:
+		return usageErrorf("--ttl must be more than 0 (got %s)", opts.TTL)
+	}
+	cfg, err := opts.Config(configs.Flags{})
+	if err != nil {
+		return err
+	}
+	secret, generated, err := jwtauth.ResolveSecret(cfg)
+	if err != nil {
+		return withCode(exitConfig, err, "")
+	}
+	tok, err := jwtauth.Mint(secret, opts.UserID, opts.Role, opts.TTL)
+	if err != nil {
+		return err
+	}
+	if generated {
+		fmt.Fprintf(opts.IO.ErrOut, "signed with the development secret in %s (workers of this home accept it)\n",
+			filepath.Join(cfg.Home, jwtauth.DevSecretFile))
+	}
+	_, err = fmt.Fprintln(opts.IO.Out, tok)
+	return err
+}

@@ -1,0 +1,129 @@
+// Package control is the daemon's control API as its clients see it: the
+// request and response types, and a client that speaks HTTP+JSON over the
+// daemon's unix socket. The daemon and the CLI share it; the worker does
+// not need it.
+package control
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// SocketName is the control socket's file name in the state home.
+const SocketName = "daemon.sock"
+
+// Worker states, PM2's words.
+const (
+	StatusLaunching = "launching"
+	StatusOnline    = "online"
+	StatusStopping  = "stopping"
+	StatusStopped   = "stopped"
+	StatusErrored   = "errored"
+)
+
+// Worker is one row of the process table.
+type Worker struct {
+	ID          int            `json:"id"`
+	PID         int            `json:"pid"`
+	Status      string         `json:"status"`
+	Restarts    int            `json:"restarts"`
+	UptimeSec   float64        `json:"uptime_sec"`
+	CPU         float64        `json:"cpu"`    // percent of one core
+	Memory      uint64         `json:"memory"` // RSS bytes
+	Connections int            `json:"connections"`
+	Transports  map[string]int `json:"transports,omitempty"`
+	Delivered   uint64         `json:"events_delivered"`
+	EventsPerS  float64        `json:"events_per_sec"`
+	Ready       bool           `json:"ready"`
+	Draining    bool           `json:"draining"`
+	Redis       string         `json:"redis,omitempty"` // the worker's adapter state
+	Generation  int            `json:"generation"`      // bumps on every restart or reload
+	LastExit    string         `json:"last_exit,omitempty"`
+}
+
+// Daemon describes the supervisor process itself.
+type Daemon struct {
+	PID       int     `json:"pid"`
+	Memory    uint64  `json:"memory"`
+	CPU       float64 `json:"cpu"`
+	UptimeSec float64 `json:"uptime_sec"`
+	Version   string  `json:"version"`
+	Home      string  `json:"home"`
+}
+
+// Redis is the cluster's Redis as the daemon sees it.
+type Redis struct {
+	URL       string  `json:"url"` // password redacted
+	Embedded  bool    `json:"embedded"`
+	Up        bool    `json:"up"`
+	LatencyMs float64 `json:"latency_ms"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// Status is the answer to GET /v1/status.
+type Status struct {
+	App       string   `json:"app"`
+	Env       string   `json:"env"`
+	Host      string   `json:"host"`
+	Port      int      `json:"port"`
+	Instances int      `json:"instances"` // desired worker count
+	LogsDir   string   `json:"logs_dir"`
+	Daemon    Daemon   `json:"daemon"`
+	Redis     Redis    `json:"redis"`
+	Workers   []Worker `json:"workers"`
+}
+
+// StartRequest starts (or adopts the settings of) the app. Config is the
+// resolved configuration (configs.Config as JSON, secrets included: the
+// socket is owner-only); Load says how it was loaded, so that resurrect
+// and reload can load it again.
+type StartRequest struct {
+	Config json.RawMessage `json:"config"`
+	Load   LoadOptions     `json:"load"`
+}
+
+// LoadOptions is what the CLI loaded the configuration from, without
+// secrets: kept in dump.json.
+type LoadOptions struct {
+	File      string `json:"file,omitempty"`
+	Env       string `json:"env,omitempty"`
+	Instances string `json:"instances,omitempty"`
+	Port      int    `json:"port,omitempty"`
+	RedisURL  string `json:"redis_url,omitempty"` // kept only when given by flag; may hold a password
+}
+
+// Target selects workers: an id, or all of them.
+type Target struct {
+	All bool `json:"all,omitempty"`
+	ID  int  `json:"id"`
+}
+
+// ScaleRequest changes the number of workers: to N, or by +N / -N.
+type ScaleRequest struct {
+	Mode string `json:"mode"` // "set", "add" or "sub"
+	N    int    `json:"n"`
+}
+
+// ReloadRequest replaces workers one at a time with zero downtime.
+// Config, when set, is a new resolved configuration to apply.
+type ReloadRequest struct {
+	Config json.RawMessage `json:"config,omitempty"`
+	Load   *LoadOptions    `json:"load,omitempty"`
+}
+
+// Result is the answer of an operation: what it did, and the status after.
+type Result struct {
+	Message string `json:"message"`
+	Status  Status `json:"status"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Code    string `json:"code"` // machine-readable: bad_request, not_found, conflict, failed, unavailable
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// DefaultTimeout bounds a control request when the caller gives none.
+const DefaultTimeout = 10 * time.Second

@@ -1,0 +1,197 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/control"
+)
+
+// maxRequestBody bounds control requests (a resolved config is a few KB).
+const maxRequestBody = 1 << 20
+
+// routes is the control API: HTTP+JSON on the owner-only unix socket.
+func (d *Daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]any{"pid": d.Status().Daemon.PID})
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, d.Status())
+	})
+	mux.HandleFunc("POST /v1/start", d.op(func(ctx context.Context, body []byte) (string, error) {
+		var req control.StartRequest
+		if err := decode(body, &req); err != nil {
+			return "", err
+		}
+		cfg, err := configFrom(req.Config)
+		if err != nil {
+			return "", err
+		}
+		if err := d.StartApp(ctx, cfg, req.Load); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("started %d workers", cfg.Instances.Count()), nil
+	}))
+	mux.HandleFunc("POST /v1/stop", d.targetOp(d.sup.Stop))
+	mux.HandleFunc("POST /v1/restart", d.targetOp(d.sup.Restart))
+	mux.HandleFunc("POST /v1/reload", d.op(func(ctx context.Context, body []byte) (string, error) {
+		var req control.ReloadRequest
+		if err := decode(body, &req); err != nil {
+			return "", err
+		}
+		var cfg *configs.Config
+		if len(req.Config) > 0 {
+			var err error
+			if cfg, err = configFrom(req.Config); err != nil {
+				return "", err
+			}
+		}
+		return d.Reload(ctx, cfg, req.Load)
+	}))
+	mux.HandleFunc("POST /v1/scale", d.op(func(ctx context.Context, body []byte) (string, error) {
+		var req control.ScaleRequest
+		if err := decode(body, &req); err != nil {
+			return "", err
+		}
+		if d.currentApp() == nil {
+			return "", notFoundf("nothing to scale: start the app with `frutos start`")
+		}
+		return d.sup.Scale(ctx, req)
+	}))
+	mux.HandleFunc("POST /v1/delete", d.op(func(ctx context.Context, _ []byte) (string, error) {
+		return d.Delete(ctx)
+	}))
+	mux.HandleFunc("POST /v1/flush", d.op(func(ctx context.Context, body []byte) (string, error) {
+		var t control.Target
+		if err := decode(body, &t); err != nil {
+			return "", err
+		}
+		return d.Flush(t)
+	}))
+	mux.HandleFunc("POST /v1/save", d.op(func(ctx context.Context, _ []byte) (string, error) {
+		return d.Save()
+	}))
+	mux.HandleFunc("POST /v1/kill", d.op(func(ctx context.Context, _ []byte) (string, error) {
+		n := d.sup.Count()
+		d.shutdownApp()
+		d.Kill()
+		return fmt.Sprintf("stopped %d workers; the daemon exits", n), nil
+	}))
+	return recoverer(d, mux)
+}
+
+// op wraps an operation: bounded body, JSON answer with the status after.
+func (d *Daemon) op(fn func(ctx context.Context, body []byte) (string, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				fail(w, http.StatusRequestEntityTooLarge, &control.Error{Code: codeBadRequest,
+					Message: fmt.Sprintf("request larger than %d bytes", maxRequestBody)})
+				return
+			}
+			failErr(w, badRequestf("read request: %v", err))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Minute)
+		defer cancel()
+		msg, err := fn(ctx, body)
+		if err != nil {
+			failErr(w, err)
+			return
+		}
+		reply(w, control.Result{Message: msg, Status: d.Status()})
+	}
+}
+
+func (d *Daemon) targetOp(fn func(context.Context, control.Target) (string, error)) http.HandlerFunc {
+	return d.op(func(ctx context.Context, body []byte) (string, error) {
+		var t control.Target
+		if err := decode(body, &t); err != nil {
+			return "", err
+		}
+		return fn(ctx, t)
+	})
+}
+
+// decode reads a JSON request strictly: one object, known fields only.
+func decode(body []byte, v any) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return badRequestf("empty request body; expected a JSON object")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequestf("bad request: %v", err)
+	}
+	if dec.More() {
+		return badRequestf("bad request: more than one JSON value")
+	}
+	return nil
+}
+
+// configFrom validates a resolved configuration sent by the CLI.
+func configFrom(raw json.RawMessage) (*configs.Config, error) {
+	if len(raw) == 0 {
+		return nil, badRequestf("no configuration in the request")
+	}
+	cfg, err := configs.FromChildEnv(func(k string) string {
+		if k == configs.ChildConfigEnv {
+			return string(raw)
+		}
+		return ""
+	})
+	if err != nil {
+		return nil, badRequestf("configuration: %v", err)
+	}
+	return cfg, nil
+}
+
+func reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func failErr(w http.ResponseWriter, err error) {
+	var ce *control.Error
+	if !errors.As(err, &ce) {
+		ce = &control.Error{Code: codeFailed, Message: err.Error()}
+	}
+	status := map[string]int{
+		codeBadRequest: http.StatusBadRequest, codeNotFound: http.StatusNotFound,
+		codeConflict: http.StatusConflict, codeUnavailable: http.StatusServiceUnavailable,
+	}[ce.Code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	fail(w, status, ce)
+}
+
+func fail(w http.ResponseWriter, status int, e *control.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(e)
+}
+
+// recoverer keeps the daemon alive through a bug in one request.
+func recoverer(d *Daemon, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				d.log.Error("control request panicked", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				fail(w, http.StatusInternalServerError, &control.Error{Code: codeFailed, Message: "internal error (logged by the daemon)"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,375 @@
+// Package daemon is the supervisor: it keeps N worker processes alive,
+// serves their public port (the front door), answers the CLI on a
+// owner-only unix socket, collects per-worker CPU, memory and connection
+// counts, hosts the embedded Redis in development, and saves and restores
+// the process list.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/redisctl"
+)
+
+// Options configures a Daemon.
+type Options struct {
+	// Home is the state home: control socket, pid file, dump.json, logs.
+	Home string
+	// Version is reported by status.
+	Version string
+	// Executable returns the binary to run workers from; it is asked at
+	// every spawn, so a reload picks up a replaced binary. Default:
+	// os.Executable.
+	Executable func() (string, error)
+	// Logs opens the workers' log files for a configuration. Default:
+	// WorkerLogs.
+	Logs func(cfg *configs.Config) (LogFiles, error)
+	// Logger is the daemon's own log.
+	Logger *slog.Logger
+}
+
+// Daemon is one supervisor process for one state home.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	lock    *homeLock
+	started time.Time
+	sup     *Supervisor
+	router  *router
+
+	opMu     sync.Mutex // serializes start, reload, delete and shutdown
+	mu       sync.Mutex // guards the fields below; held briefly
+	app      *app
+	embedded *redisctl.Embedded
+	logs     LogFiles
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed by kill
+	statsMu  sync.Mutex
+	self     selfStats
+}
+
+// app is what runs: its configuration, how it was loaded, its front door.
+type app struct {
+	cfg   *configs.Config
+	load  control.LoadOptions
+	front *FrontDoor
+	redis *redisctl.Target
+	rstat control.Redis
+}
+
+// New claims the home (a second daemon for it fails with
+// ErrAlreadyRunning). Run serves it.
+func New(opts Options) (*Daemon, error) {
+	if opts.Home == "" {
+		return nil, errors.New("daemon.New: Home is required")
+	}
+	if opts.Logs == nil {
+		opts.Logs = WorkerLogs
+	}
+	if opts.Executable == nil {
+		opts.Executable = os.Executable
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	lock, err := lockHome(opts.Home)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger.With("component", "daemon", "pid", os.Getpid())
+	d := &Daemon{opts: opts, log: log, lock: lock, started: time.Now(), stop: make(chan struct{})}
+	runDir := filepath.Join(opts.Home, "run")
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		lock.release()
+		return nil, err
+	}
+	d.sup = newSupervisor(opts.Executable, runDir, lazyLogs{d}, log)
+	d.router = d.sup.router
+	return d, nil
+}
+
+// Run serves the control socket until ctx ends or a kill request, then
+// stops every worker gracefully and releases the home.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.lock.release()
+	sock := filepath.Join(d.opts.Home, control.SocketName)
+	_ = os.Remove(sock) // a crashed daemon's socket: we hold the lock now
+	ul, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("listen on the control socket %s: %w", sock, err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ul.Close()
+		return err
+	}
+	l := ownerOnly{Listener: ul, uid: os.Getuid(), refused: func(uid int) {
+		d.log.Warn("control request from another user refused", "uid", uid)
+	}}
+	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	d.log.Info("daemon started", "home", d.opts.Home, "version", d.opts.Version)
+
+	sampler, stopSampler := context.WithCancel(context.Background())
+	samplerDone := make(chan struct{})
+	go func() {
+		defer close(samplerDone)
+		d.sample(sampler)
+	}()
+
+	select {
+	case <-ctx.Done():
+		d.log.Info("signal received: stopping workers")
+	case <-d.stop:
+	case err := <-served:
+		d.log.Error("control socket failed", "err", err)
+	}
+	d.shutdownApp()
+	stopSampler()
+	<-samplerDone
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	_ = os.Remove(sock)
+	d.log.Info("daemon stopped")
+	return nil
+}
+
+// Kill asks Run to stop the workers and return.
+func (d *Daemon) Kill() { d.stopOnce.Do(func() { close(d.stop) }) }
+
+// StartApp starts the app with cfg: the embedded Redis if none is
+// configured (development), a Redis check, the public port, then the
+// workers, ready. Any failure undoes what was done.
+func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control.LoadOptions) error {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	if n := d.sup.Count(); n > 0 {
+		a := d.currentApp()
+		return conflictf("already running %d workers of %s on port %d; use restart, reload or scale, or delete first",
+			n, a.cfg.App, a.cfg.Port)
+	}
+	d.mu.Lock()
+	d.closeAppLocked() // after a delete: start afresh with the new settings
+	err := d.prepareRedisLocked(cfg)
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	target, err := redisctl.Open(cfg.Redis.URL, redisctl.FailFast())
+	if err != nil {
+		return &control.Error{Code: codeBadRequest, Message: err.Error()}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err = target.Ping(pctx, 1)
+	cancel()
+	if err != nil {
+		target.Close()
+		return &control.Error{Code: codeUnavailable, Message: fmt.Sprintf("Redis unreachable at %s: %v", target.URL, err)}
+	}
+	logs, err := d.opts.Logs(cfg)
+	if err != nil {
+		target.Close()
+		return err
+	}
+	d.mu.Lock()
+	d.logs = logs
+	d.mu.Unlock()
+	front, err := listenFrontDoor(net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), d.router, d.log.With("component", "front-door"))
+	if err != nil {
+		target.Close()
+		return &control.Error{Code: codeConflict, Message: err.Error()}
+	}
+	go front.Serve()
+	if err := d.sup.Start(ctx, cfg, cfg.Instances.Count()); err != nil {
+		front.Close()
+		target.Close()
+		return err
+	}
+	d.mu.Lock()
+	embedded := d.embedded != nil && cfg.Redis.URL == d.embedded.URL()
+	d.app = &app{cfg: cfg, load: load, front: front, redis: target,
+		rstat: control.Redis{URL: target.URL, Up: true, Embedded: embedded}}
+	d.mu.Unlock()
+	d.log.Info("app started", "app", cfg.App, "env", cfg.Env, "port", front.Addr().String(), "workers", cfg.Instances.Count())
+	return nil
+}
+
+func (d *Daemon) currentApp() *app {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.app
+}
+
+// prepareRedisLocked starts the embedded Redis when the configuration has
+// no URL (configs refuses that in production) and points cfg at it.
+func (d *Daemon) prepareRedisLocked(cfg *configs.Config) error {
+	if cfg.Redis.URL != "" {
+		return nil
+	}
+	if cfg.Env == configs.Production {
+		return badRequestf("production needs a Redis URL (REDIS_URL or redis.url); the embedded Redis is for development")
+	}
+	if d.embedded == nil {
+		e, err := redisctl.StartEmbedded(d.opts.Home)
+		if err != nil {
+			return err
+		}
+		d.embedded = e
+		d.log.Info("embedded Redis started (development only)", "url", e.URL())
+	}
+	cfg.Redis.URL = d.embedded.URL()
+	return nil
+}
+
+// Reload replaces the workers one by one, with cfg if given.
+func (d *Daemon) Reload(ctx context.Context, cfg *configs.Config, load *control.LoadOptions) (string, error) {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	a := d.currentApp()
+	if a == nil {
+		return "", notFoundf("nothing to reload: start the app with `frutos start`")
+	}
+	if cfg != nil {
+		if restart := restartOnly(a.cfg, cfg); restart != "" {
+			return "", conflictf("%s changed: that needs `frutos delete` then `frutos start` (reload keeps the port, Redis and the state home)", restart)
+		}
+		cfg.Redis.URL = a.cfg.Redis.URL
+		d.mu.Lock()
+		a.cfg = cfg
+		if load != nil {
+			a.load = *load
+		}
+		d.mu.Unlock()
+	}
+	return d.sup.Reload(ctx, cfg)
+}
+
+// restartOnly names a setting that reload cannot change, if one changed.
+func restartOnly(old, cfg *configs.Config) string {
+	switch {
+	case old.Host != cfg.Host || old.Port != cfg.Port:
+		return "the listen address"
+	case old.Home != cfg.Home:
+		return "the state home"
+	case cfg.Redis.URL != "" && cfg.Redis.URL != old.Redis.URL:
+		return "the Redis URL"
+	case old.Redis.Key != cfg.Redis.Key || old.Redis.Sharded != cfg.Redis.Sharded:
+		return "the Redis channel settings"
+	}
+	return ""
+}
+
+// Delete stops every worker and closes the public port; the daemon stays.
+func (d *Daemon) Delete(ctx context.Context) (string, error) {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	msg, err := d.sup.Delete(ctx)
+	d.mu.Lock()
+	d.closeAppLocked()
+	d.mu.Unlock()
+	return msg, err
+}
+
+func (d *Daemon) shutdownApp() {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d.sup.Shutdown(ctx)
+	d.mu.Lock()
+	d.closeAppLocked()
+	if d.embedded != nil {
+		_ = d.embedded.Close()
+		d.embedded = nil
+	}
+	d.mu.Unlock()
+}
+
+func (d *Daemon) closeAppLocked() {
+	if d.app == nil {
+		return
+	}
+	d.app.front.Close()
+	d.app.redis.Close()
+	d.app = nil
+}
+
+// Status is the process table with the daemon's and Redis's state.
+func (d *Daemon) Status() control.Status {
+	st := control.Status{Workers: d.sup.Workers()}
+	d.statsMu.Lock()
+	self := d.self
+	d.statsMu.Unlock()
+	st.Daemon = control.Daemon{PID: os.Getpid(), Memory: self.rss, CPU: self.cpu,
+		UptimeSec: time.Since(d.started).Seconds(), Version: d.opts.Version, Home: d.opts.Home}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if a := d.app; a != nil {
+		st.App, st.Env, st.Host, st.Port = a.cfg.App, a.cfg.Env, a.cfg.Host, a.cfg.Port
+		if addr, ok := a.front.Addr().(*net.TCPAddr); ok {
+			st.Port = addr.Port
+		}
+		st.Instances = len(st.Workers)
+		st.LogsDir = a.cfg.LogsDir()
+		st.Redis = a.rstat
+	}
+	return st
+}
+
+// Flush empties the log files of one worker or all.
+func (d *Daemon) Flush(t control.Target) (string, error) {
+	d.mu.Lock()
+	files := d.logs
+	d.mu.Unlock()
+	if files == nil {
+		return "", notFoundf("no log files yet: the app has not been started")
+	}
+	var id *int
+	if !t.All {
+		id = &t.ID
+	}
+	emptied, err := files.Truncate(id)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("emptied %d log files", len(emptied)), nil
+}
+
+// lazyLogs opens log files with the log settings of the running app.
+type lazyLogs struct{ d *Daemon }
+
+func (l lazyLogs) Open(id int) (out, errw io.WriteCloser, err error) {
+	l.d.mu.Lock()
+	files := l.d.logs
+	l.d.mu.Unlock()
+	if files == nil {
+		return nil, nil, errors.New("no log settings yet")
+	}
+	return files.Open(id)
+}
+
+func (l lazyLogs) Truncate(id *int) ([]string, error) {
+	l.d.mu.Lock()
+	files := l.d.logs
+	l.d.mu.Unlock()
+	if files == nil {
+		return nil, nil
+	}
+	return files.Truncate(id)
+}

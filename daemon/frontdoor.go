@@ -1,0 +1,230 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/frutos/frutos/internal/handoff"
+)
+
+// FrontDoor serves the public port for every worker. It routes each
+// request of a Socket.IO session to the worker that owns the session (the
+// worker's tag starts the session id), and a new session to the
+// least-loaded ready worker. Long-polling requests are proxied; a
+// websocket upgrade is handed to the worker as a file descriptor with the
+// request bytes, so the worker serves the connection directly from then on
+// and the daemon relays nothing.
+//
+// TLS must end before the front door (a load balancer or nginx): a TLS
+// connection cannot be handed over.
+type FrontDoor struct {
+	router *router
+	log    *slog.Logger
+	srv    *http.Server
+	ln     net.Listener
+	proxy  *httputil.ReverseProxy
+	done   chan struct{}
+}
+
+// listenFrontDoor binds addr; Serve starts answering.
+func listenFrontDoor(addr string, r *router, log *slog.Logger) (*FrontDoor, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("port %s is taken by another process; stop it or choose another port with --port", portOf(addr))
+		}
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	f := &FrontDoor{router: r, log: log, ln: ln, done: make(chan struct{})}
+	f.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host, _ = pr.In.Context().Value(tagKey{}).(string)
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+		},
+		Transport: &http.Transport{
+			// The request's host is the worker's tag: dial its socket.
+			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+				tag, _, _ := strings.Cut(addr, ":")
+				inst := r.byTag(tag)
+				if inst == nil {
+					return nil, fmt.Errorf("worker %s is gone", tag)
+				}
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", inst.sock)
+			},
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			log.Debug("proxy to worker failed", "err", err)
+			engineError(w, http.StatusBadGateway, 1, "Session ID unknown")
+		},
+	}
+	f.srv = &http.Server{
+		Handler:           f,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return f, nil
+}
+
+// Addr is the bound address.
+func (f *FrontDoor) Addr() net.Addr { return f.ln.Addr() }
+
+// Serve answers until Close.
+func (f *FrontDoor) Serve() {
+	defer close(f.done)
+	if err := f.srv.Serve(f.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		f.log.Error("front door stopped", "err", err)
+	}
+}
+
+// Close stops accepting and closes idle and proxied connections; handed
+// over websockets belong to the workers and are not affected.
+func (f *FrontDoor) Close() {
+	_ = f.srv.Close()
+	<-f.done
+}
+
+func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/socket.io/"):
+		f.socketIO(w, r)
+	case r.URL.Path == "/healthz":
+		ready, total := f.router.readyCount()
+		code := http.StatusOK
+		if ready == 0 {
+			code = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "{\"ready_workers\":%d,\"workers\":%d}\n", ready, total)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (f *FrontDoor) socketIO(w http.ResponseWriter, r *http.Request) {
+	var inst *instance
+	if sid := r.URL.Query().Get("sid"); sid != "" {
+		tag, _, ok := strings.Cut(sid, ".")
+		if ok {
+			inst = f.router.byTag(tag)
+		}
+		if inst == nil {
+			// the session's worker is gone: the client starts a new one
+			engineError(w, http.StatusBadRequest, 1, "Session ID unknown")
+			return
+		}
+	} else {
+		inst = f.router.pick()
+		if inst == nil {
+			engineError(w, http.StatusServiceUnavailable, 4, "No worker is ready")
+			return
+		}
+		inst.routed.Add(1)
+	}
+	if isWebsocketUpgrade(r) {
+		f.handOff(w, r, inst)
+		return
+	}
+	f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tagKey{}, inst.tag)))
+}
+
+// tagKey carries the chosen worker's tag to the proxy's dialer.
+type tagKey struct{}
+
+// handOff gives the connection of a websocket upgrade to the worker.
+func (f *FrontDoor) handOff(w http.ResponseWriter, r *http.Request, inst *instance) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		engineError(w, http.StatusInternalServerError, 3, "Bad request")
+		return
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close() // the worker holds its own descriptor
+	head := requestHead(r)
+	if n := brw.Reader.Buffered(); n > 0 {
+		extra, _ := brw.Reader.Peek(n)
+		head = append(head, extra...)
+	}
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return
+	}
+	if err := inst.send(sc, head); err != nil {
+		f.log.Warn("websocket handoff failed", "worker", inst.id, "err", err)
+		_, _ = io.WriteString(conn, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	}
+}
+
+// send hands a connection to the worker, dialling its handoff socket once.
+func (inst *instance) send(conn syscall.Conn, head []byte) error {
+	inst.senderMu.Lock()
+	s := inst.sender
+	if s == nil {
+		var err error
+		if s, err = handoff.Dial(inst.handoff); err != nil {
+			inst.senderMu.Unlock()
+			return err
+		}
+		inst.sender = s
+	}
+	inst.senderMu.Unlock()
+	if err := s.Send(conn, head); err != nil {
+		inst.closeSender() // dial again next time
+		return err
+	}
+	return nil
+}
+
+// requestHead rebuilds the request line and headers as the client sent
+// them (net/http has parsed and consumed them).
+func requestHead(r *http.Request) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, r.RequestURI, r.Host)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+	}
+	b.WriteString("\r\n")
+	return b.Bytes()
+}
+
+func isWebsocketUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
+}
+
+// engineError answers as Engine.IO does, so clients react as they would
+// to a worker (code 1, "Session ID unknown", makes them reconnect).
+func engineError(w http.ResponseWriter, status, code int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "{\"code\":%d,\"message\":%q}", code, message)
+}
+
+func portOf(addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return p
+}

@@ -1,0 +1,446 @@
+package logs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// Follow calls fn with each line added to the file at path from the Offset
+// from on, until ctx is done, and then returns ctx.Err(). It polls the file
+// every r.Poll. fn is called from Follow's goroutine, one line at a time.
+//
+// Follow goes on across the changes the Writer and frutos flush make:
+//   - rotation (path renamed to path.1, a new path started): it reads the
+//     old file to its end, then each newer file from its start, in order,
+//     however many rotations happened between two polls;
+//   - Writer.Truncate (rotated files removed, path replaced by a new file):
+//     it finishes the old file, then starts the new one at 0;
+//   - truncation in place (Flush from another process): it starts again at
+//     0. A line written and emptied between two polls is not seen.
+//
+// No line is repeated, and none is lost unless it was deleted before Follow
+// could read it: a follower more than max_files rotations behind, or a
+// flush. A partial line waits for its newline (a file that is finished
+// hands its partial last line out as a line).
+func (r Reader) Follow(ctx context.Context, path string, from Offset, fn func(Line)) error {
+	fl := &follower{r: r, path: path, fn: fn, from: from, buf: make([]byte, 64<<10)}
+	defer fl.close()
+	poll := r.poll()
+	timer := time.NewTimer(poll)
+	defer timer.Stop()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		progressed, err := fl.step()
+		if err != nil {
+			return err
+		}
+		if progressed {
+			continue
+		}
+		timer.Reset(poll)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+// fingerprintLen is how many bytes before the read position a follower
+// keeps, to notice a file that was emptied and written again between polls.
+const fingerprintLen = 64
+
+// lostLimit is how many polls a follower looks for the new name of a file
+// that still has a name before it gives up and treats it as removed.
+const lostLimit = 20
+
+type follower struct {
+	r    Reader
+	path string
+	fn   func(Line)
+	from Offset // where to begin, used by the first open
+
+	started bool
+	f       *os.File    // the file being read; nil until one is open
+	fi      fs.FileInfo // f's identity
+	pos     int64       // next byte of f to read
+	partial []byte      // a line without its newline yet
+	last    []byte      // the bytes of f just before pos
+	buf     []byte
+	lost    int // polls in which f could not be found under any name
+}
+
+func (fl *follower) close() {
+	if fl.f != nil {
+		fl.f.Close()
+	}
+}
+
+// step reads what it can; it reports whether it made progress (read bytes
+// or moved to another file), so the caller polls again at once.
+func (fl *follower) step() (bool, error) {
+	if fl.f == nil {
+		return fl.begin(), nil
+	}
+	if fl.truncated() {
+		fl.restart()
+	}
+	n, err := fl.drain()
+	if err != nil || n > 0 {
+		return n > 0, err
+	}
+	st, err := os.Stat(fl.path)
+	if err == nil && os.SameFile(st, fl.fi) {
+		fl.lost = 0
+		return false, nil // still the file at path: nothing new yet
+	}
+	// The file at path is another one, or none: ours was rotated, replaced
+	// or removed, and nothing writes to it any more. Read what was written
+	// before that, then go on to the next file.
+	if n, err := fl.drain(); err != nil || n > 0 {
+		return n > 0, err
+	}
+	next, nextFi := fl.successor()
+	if next == nil {
+		return false, nil // not there yet (mid-rotation): next poll
+	}
+	fl.endFile()
+	fl.f.Close()
+	fl.f, fl.fi = next, nextFi
+	fl.restart()
+	return true, nil
+}
+
+// begin opens the first file: the one from points into, else the file at
+// path. It reports whether a file is open.
+func (fl *follower) begin() bool {
+	if fl.started {
+		return fl.openPath()
+	}
+	if fl.from.file != nil {
+		fl.started = true
+		if f, fi := fl.find(fl.from.file); f != nil {
+			fl.f, fl.fi = f, fi
+			if fl.seek(fl.from.Pos) && string(fl.last) == fl.from.mark {
+				return true
+			}
+			// Not the bytes Tail saw there: a new file that got the inode
+			// of a removed one, or the file was emptied since.
+			f.Close()
+			fl.f, fl.fi = nil, nil
+		}
+		// Gone: removed after more rotations than are kept, or flushed.
+		// Every file still there is newer.
+		if f, fi := fl.oldest(); f != nil {
+			fl.f, fl.fi = f, fi
+			fl.restart()
+			return true
+		}
+		return false
+	}
+	if !fl.openPath() {
+		// Not there yet: when it comes, all of it is new.
+		fl.started = true
+		return false
+	}
+	fl.started = true
+	if fl.from.Pos < 0 {
+		fl.seekEnd()
+	} else {
+		fl.seek(fl.from.Pos)
+	}
+	return true
+}
+
+// openPath opens the file at path, to read from its start.
+func (fl *follower) openPath() bool {
+	f, err := os.Open(fl.path)
+	if err != nil {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return false
+	}
+	fl.f, fl.fi = f, fi
+	fl.restart()
+	return true
+}
+
+func (fl *follower) restart() {
+	fl.pos = 0
+	fl.partial = fl.partial[:0]
+	fl.last = fl.last[:0]
+}
+
+// seek moves to pos in f; past the end (emptied since), to its start, and
+// then it reports false.
+func (fl *follower) seek(pos int64) bool {
+	fl.restart()
+	if pos <= 0 {
+		return true
+	}
+	k := min(pos, fingerprintLen)
+	b := make([]byte, k)
+	if n, _ := fl.f.ReadAt(b, pos-k); int64(n) < k {
+		return false
+	}
+	fl.pos = pos
+	fl.last = append(fl.last, b...)
+	return true
+}
+
+// seekEnd moves to just after the last complete line of f.
+func (fl *follower) seekEnd() {
+	fi, err := fl.f.Stat()
+	if err != nil {
+		return
+	}
+	size := fi.Size()
+	for end := size; end > 0 && size-end < maxReadLine; {
+		start := max(end-tailBlock, 0)
+		b := make([]byte, end-start)
+		if _, err := fl.f.ReadAt(b, start); err != nil && !errors.Is(err, io.EOF) {
+			return
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			fl.seek(start + int64(i) + 1)
+			return
+		}
+		end = start
+	}
+	if size >= maxReadLine {
+		fl.seek(size) // no newline in sight: take the end as it is
+	}
+	// else: one partial line so far; read it from the start when it ends.
+}
+
+// truncated reports whether f no longer holds, just before pos, the bytes
+// read there: it was emptied (and maybe written again) in place.
+func (fl *follower) truncated() bool {
+	if fl.pos == 0 {
+		return false
+	}
+	k := len(fl.last)
+	if k == 0 {
+		fi, err := fl.f.Stat()
+		return err == nil && fi.Size() < fl.pos
+	}
+	b := fl.buf[:k]
+	n, _ := fl.f.ReadAt(b, fl.pos-int64(k))
+	return n < k || !bytes.Equal(b, fl.last)
+}
+
+// drain reads f from pos towards its end (a bounded amount, so the caller
+// can check its context) and hands out the complete lines.
+func (fl *follower) drain() (int, error) {
+	total := 0
+	for range 16 {
+		n, err := fl.f.ReadAt(fl.buf, fl.pos)
+		if n > 0 {
+			data := fl.buf[:n]
+			fl.remember(data)
+			fl.pos += int64(n)
+			total += n
+			fl.consume(data)
+		}
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, fmt.Errorf("follow log %s: %w", fl.path, err)
+		}
+	}
+	return total, nil
+}
+
+// remember keeps the last fingerprintLen bytes read.
+func (fl *follower) remember(data []byte) {
+	if len(data) >= fingerprintLen {
+		fl.last = append(fl.last[:0], data[len(data)-fingerprintLen:]...)
+		return
+	}
+	fl.last = append(fl.last, data...)
+	if drop := len(fl.last) - fingerprintLen; drop > 0 {
+		copy(fl.last, fl.last[drop:])
+		fl.last = fl.last[:fingerprintLen]
+	}
+}
+
+// consume splits data into lines, joining the partial line from before.
+func (fl *follower) consume(data []byte) {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			fl.partial = append(fl.partial, data...)
+			if len(fl.partial) >= maxReadLine {
+				fl.emit(fl.partial)
+				fl.partial = fl.partial[:0]
+			}
+			return
+		}
+		if len(fl.partial) > 0 {
+			fl.partial = append(fl.partial, data[:i]...)
+			fl.emit(fl.partial)
+			fl.partial = fl.partial[:0]
+		} else {
+			fl.emit(data[:i])
+		}
+		data = data[i+1:]
+	}
+}
+
+// endFile hands out the partial last line of a file that is finished.
+func (fl *follower) endFile() {
+	if len(fl.partial) > 0 {
+		fl.emit(fl.partial)
+		fl.partial = fl.partial[:0]
+	}
+}
+
+func (fl *follower) emit(raw []byte) { fl.fn(fl.r.Parse(raw)) }
+
+// successor opens the file that came after f, which is no longer at path.
+// It returns nil when that cannot be known yet.
+func (fl *follower) successor() (*os.File, fs.FileInfo) {
+	cur, err := fl.f.Stat()
+	if err != nil {
+		return nil, nil
+	}
+	if linked(cur) && fl.lost < lostLimit {
+		// Rotated: f is path.k for some k, and the file after it is at k-1.
+		for range 3 {
+			f, fi, located := fl.next(cur)
+			if located {
+				fl.lost = 0
+				return f, fi // nil in the moment between rename and create
+			}
+		}
+		fl.lost++
+		return nil, nil
+	}
+	// Removed: it was the oldest (the Writer removes files oldest first),
+	// so every file still there is newer. Go on with the oldest of them.
+	fl.lost = 0
+	return fl.oldest()
+}
+
+// next finds cur among the rotated files and opens the file after it.
+// located is false when cur was not found (a rotation moved it during the
+// search: look again). The file at k-1 is cur's successor if cur is at k
+// both before and after it is opened: names only ever move up, one step
+// per rotation, oldest first, so cur did not move and the two were
+// neighbours at that moment.
+func (fl *follower) next(cur fs.FileInfo) (f *os.File, fi fs.FileInfo, located bool) {
+	top := fl.top()
+	for k := 1; k <= top+2; k++ {
+		st, err := os.Stat(rotatedName(fl.path, k))
+		if err != nil || !os.SameFile(st, cur) {
+			continue
+		}
+		y, err := os.Open(rotatedName(fl.path, k-1))
+		if err != nil {
+			return nil, nil, true // renamed, new file not created yet
+		}
+		yfi, err := y.Stat()
+		if err != nil {
+			y.Close()
+			return nil, nil, true
+		}
+		if st, err := os.Stat(rotatedName(fl.path, k)); err != nil || !os.SameFile(st, cur) {
+			y.Close()
+			return nil, nil, false
+		}
+		return y, yfi, true
+	}
+	return nil, nil, false
+}
+
+// find opens the file target among path and its rotated files. The search
+// goes up the indexes, the way files move, so one rotation during it
+// cannot hide the file.
+func (fl *follower) find(target fs.FileInfo) (*os.File, fs.FileInfo) {
+	for range 3 {
+		top := fl.top()
+		for k := 0; k <= top+2; k++ {
+			st, err := os.Stat(rotatedName(fl.path, k))
+			if err != nil || !os.SameFile(st, target) {
+				continue
+			}
+			f, err := os.Open(rotatedName(fl.path, k))
+			if err != nil {
+				break
+			}
+			fi, err := f.Stat()
+			if err != nil || !os.SameFile(fi, target) {
+				f.Close()
+				break // moved between the stat and the open: search again
+			}
+			return f, fi
+		}
+	}
+	return nil, nil
+}
+
+// oldest opens the oldest of path and its rotated files: the one with the
+// highest index, checked to be still the highest after it is opened.
+func (fl *follower) oldest() (*os.File, fs.FileInfo) {
+	for range 5 {
+		j := fl.top() + 2
+		for ; j >= 0 && !exists(rotatedName(fl.path, j)); j-- {
+		}
+		if j < 0 {
+			return nil, nil // no file at all yet
+		}
+		y, err := os.Open(rotatedName(fl.path, j))
+		if err != nil {
+			continue
+		}
+		yfi, err := y.Stat()
+		if err != nil {
+			y.Close()
+			continue
+		}
+		// Nothing above it (a rotation leaves at most one hole, and moves
+		// a file at most one step)...
+		higher := false
+		for i, misses := j+1, 0; misses < 3; i++ {
+			if exists(rotatedName(fl.path, i)) {
+				higher = true
+				break
+			}
+			misses++
+		}
+		// ...and it did not move meanwhile.
+		st, err := os.Stat(rotatedName(fl.path, j))
+		if higher || err != nil || !os.SameFile(st, yfi) {
+			y.Close()
+			continue
+		}
+		return y, yfi
+	}
+	return nil, nil
+}
+
+// top is the highest index of path's rotated files on disk (0 if none).
+func (fl *follower) top() int {
+	idx, err := rotatedIndexes(fl.path)
+	if err != nil || len(idx) == 0 {
+		return 0
+	}
+	return idx[0]
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -1,0 +1,177 @@
+package redisctl
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/alicebob/miniredis/v2/server"
+)
+
+// EmbeddedURLFile is the file in the state home that holds the URL of the
+// running embedded Redis; other processes (ping, emit, workers) read it.
+const EmbeddedURLFile = "redis.url"
+
+// embeddedProbe bounds how long FindEmbedded waits for the server to answer.
+const embeddedProbe = time.Second
+
+// Embedded is an in-process Redis-protocol server (miniredis) for
+// development on one machine: it listens on 127.0.0.1 on an ephemeral port,
+// has no password and keeps nothing on disk.
+//
+// It supports what the Socket.IO adapter and emitter use (PUBLISH,
+// SUBSCRIBE, PSUBSCRIBE, PUBSUB NUMSUB, PING, INFO without a server section)
+// but not sharded pub/sub (SPUBLISH, SSUBSCRIBE), so redis.sharded must stay
+// off with it. Production refuses it: hosts must share one real Redis.
+type Embedded struct {
+	srv  *miniredis.Miniredis
+	url  string
+	file string
+
+	once sync.Once
+	err  error
+}
+
+// StartEmbedded starts an embedded Redis and publishes its URL in
+// <home>/redis.url (written atomically, mode 0600). It fails when a live
+// embedded Redis already serves that home.
+func StartEmbedded(home string) (*Embedded, error) {
+	if home == "" {
+		return nil, errors.New("embedded redis: no state home")
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded redis: create the state home: %w", err)
+	}
+	if u, ok := FindEmbedded(home); ok {
+		return nil, fmt.Errorf("embedded redis: one already runs for %s at %s", home, u)
+	}
+	home, err := filepath.Abs(home)
+	if err != nil {
+		return nil, fmt.Errorf("embedded redis: %w", err)
+	}
+	srv := miniredis.NewMiniRedis()
+	if err := srv.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("embedded redis: listen on 127.0.0.1: %w", err)
+	}
+	// FindEmbedded asks this to tell our server from whatever took the
+	// port of a dead one. A command, unlike a key, survives FLUSHALL.
+	if err := srv.Server().Register(homeCommand, func(c *server.Peer, _ string, _ []string) { c.WriteBulk(home) }); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("embedded redis: %w", err)
+	}
+	e := &Embedded{srv: srv, url: "redis://" + srv.Addr(), file: filepath.Join(home, EmbeddedURLFile)}
+	if err := writeFileAtomic(e.file, []byte(e.url+"\n"), 0o600); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("embedded redis: publish its URL: %w", err)
+	}
+	return e, nil
+}
+
+// URL is the server's redis:// URL.
+func (e *Embedded) URL() string { return e.url }
+
+// Close removes <home>/redis.url (when it still names this server) and
+// stops the server, closing its clients' connections. Safe to call twice.
+func (e *Embedded) Close() error {
+	e.once.Do(func() {
+		if b, err := os.ReadFile(e.file); err == nil && strings.TrimSpace(string(b)) == e.url {
+			if err := os.Remove(e.file); err != nil && !errors.Is(err, os.ErrNotExist) {
+				e.err = fmt.Errorf("embedded redis: remove %s: %w", e.file, err)
+			}
+		}
+		e.srv.Close()
+	})
+	return e.err
+}
+
+// FindEmbedded returns the URL of the embedded Redis serving home, if one
+// answers. A file left by a process that died is stale: nothing answers at
+// its address, or something else does (the server is asked which home it
+// serves), and ok is false.
+func FindEmbedded(home string) (string, bool) {
+	if home == "" {
+		return "", false
+	}
+	b, err := os.ReadFile(filepath.Join(home, EmbeddedURLFile))
+	if err != nil {
+		return "", false
+	}
+	raw := strings.TrimSpace(string(b))
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "redis" || u.Host == "" {
+		return "", false
+	}
+	abs, err := filepath.Abs(home)
+	if err != nil || servesHome(u.Host, embeddedProbe) != abs {
+		return "", false
+	}
+	return raw, true
+}
+
+// homeCommand answers with the state home an embedded Redis serves.
+const homeCommand = "FRUTOS.HOME"
+
+// servesHome asks the server at addr which home it serves ("" when it does
+// not answer, or is not an embedded Redis of frutos).
+func servesHome(addr string, timeout time.Duration) string {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if _, err := fmt.Fprintf(c, "*1\r\n$%d\r\n%s\r\n", len(homeCommand), homeCommand); err != nil {
+		return ""
+	}
+	r := bufio.NewReader(c)
+	head, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(head, "$") {
+		return ""
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(head[1:]))
+	if err != nil || n < 0 || n > 4096 {
+		return ""
+	}
+	body := make([]byte, n+2)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return ""
+	}
+	return string(body[:n])
+}
+
+// writeFileAtomic writes data to a temporary file in name's folder and
+// renames it over name, so readers see the old content or the new one.
+func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op once renamed
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
