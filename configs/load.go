@@ -34,7 +34,7 @@ type LoadOptions struct {
 type Flags struct {
 	Instances string // --instances: a count or "max"
 	Port      int    // --port
-	RedisURL  string // --redis-url
+	RedisURL  string // --redis
 	Home      string // --home
 }
 
@@ -191,7 +191,7 @@ func applyFlags(c *Config, src map[string]Error, f Flags) []error {
 	}
 	if f.RedisURL != "" {
 		c.Redis.URL = f.RedisURL
-		from("--redis-url", "redis.url")
+		from("--redis", "redis.url")
 	}
 	if f.Home != "" {
 		c.Home = f.Home

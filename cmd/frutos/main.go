@@ -4,10 +4,17 @@
 package main
 
 import (
+	"log/slog"
 	"os"
+
+	"github.com/frutos/frutos/redisctl"
 )
 
 func main() {
+	// go-redis logs dial failures to stderr on its own; route them to a
+	// quiet logger so a failed command prints its one error line only.
+	// Long-running commands (daemon, worker) install their own.
+	redisctl.QuietLibraryLogs(slog.New(slog.DiscardHandler))
 	os.Exit(run(os.Args[1:], systemStreams(), os.Getenv))
 }
 

@@ -26,9 +26,24 @@ workers take the next ids; removed ones are the highest ids, each drained
 so its clients reconnect to the others. -N never goes below 1 worker;
 scale to 0 explicitly with "frutos scale 0".`,
 		Example: "  frutos scale 4\n  frutos scale +2\n  frutos scale -1",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			req, err := parseScale(args[0])
+		// "-1" must reach us as an argument, not as a flag: parse by hand.
+		DisableFlagParsing: true,
+		RunE: func(c *cobra.Command, args []string) error {
+			var rest []string
+			for _, a := range args {
+				switch a {
+				case "-h", "--help":
+					return c.Help()
+				case "--json":
+					opts.JSON = true
+				default:
+					rest = append(rest, a)
+				}
+			}
+			if len(rest) != 1 {
+				return usageErrorf("scale takes one argument: N, +N or -N")
+			}
+			req, err := parseScale(rest[0])
 			if err != nil {
 				return err
 			}
@@ -40,7 +55,6 @@ scale to 0 explicitly with "frutos scale 0".`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the status after as JSON")
-	cmd.Flags().SetInterspersed(false) // so "-1" is the argument, not a flag
 	return cmd
 }
 

@@ -115,3 +115,11 @@ func boolEnv(b bool) string {
 
 // String describes the process.
 func (p *Proc) String() string { return fmt.Sprintf("nodefix %s", p.name) }
+
+// StartClients starts testdata/node/clients.js: many socket.io-client
+// connections in one process (see the script's header for its commands).
+// transports nil means the library's default (polling, then websocket).
+func StartClients(t testing.TB, url string, transports []string, env ...string) *Proc {
+	t.Helper()
+	return start(t, "clients.js", append([]string{"URL=" + url, "TRANSPORTS=" + strings.Join(transports, ",")}, env...))
+}

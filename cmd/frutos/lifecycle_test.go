@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/testutil/frutosbin"
+	"github.com/frutos/frutos/internal/testutil/redistest"
+)
+
+// cli runs the built frutos binary with a home and Redis of the test.
+type cli struct {
+	t    *testing.T
+	bin  string
+	home string
+	env  []string
+}
+
+func newCLI(t *testing.T, redisURL string) *cli {
+	dir, err := os.MkdirTemp("", "fl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{t: t, bin: frutosbin.Path(t), home: filepath.Join(dir, "h")}
+	c.env = append(os.Environ(), "FRUTOS_HOME="+c.home, "REDIS_URL="+redisURL, "FRUTOS_AUTH_SECRET=lifecycle-secret", "NO_COLOR=1")
+	t.Cleanup(func() {
+		c.run("kill") // stop whatever the test left running
+		if pid := readPIDFile(filepath.Join(c.home, "daemon.pid")); pid > 0 && processAlive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		os.RemoveAll(dir)
+	})
+	return c
+}
+
+// run executes one command and returns stdout, stderr and the exit code.
+func (c *cli) run(args ...string) (string, string, int) {
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = c.env
+	cmd.Dir = filepath.Dir(c.home)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("run frutos %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// ok runs a command that must succeed.
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	out, errOut, code := c.run(args...)
+	if code != 0 {
+		c.t.Fatalf("frutos %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+func (c *cli) status() control.Status {
+	c.t.Helper()
+	var st control.Status
+	if err := json.Unmarshal([]byte(c.ok("status", "--json")), &st); err != nil {
+		c.t.Fatal(err)
+	}
+	return st
+}
+
+func (c *cli) waitStatus(what string, within time.Duration, cond func(control.Status) bool) control.Status {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st := c.status()
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out waiting for %s; status: %+v", what, st.Workers)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func online(n int) func(control.Status) bool {
+	return func(st control.Status) bool {
+		if len(st.Workers) != n {
+			return false
+		}
+		for _, w := range st.Workers {
+			if w.Status != control.StatusOnline {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// The PM2 user's session: start, status, scale, restart, stop, save, a
+// daemon killed with SIGKILL (its workers do not linger), resurrect, kill.
+func TestLifecycleAsAPM2User(t *testing.T) {
+	rs := redistest.Start(t)
+	c := newCLI(t, rs.URL())
+	port := strconv.Itoa(redistest.FreePort(t))
+
+	out := c.ok("start", "--instances", "2", "--port", port)
+	if !strings.Contains(out, "online") {
+		t.Errorf("start printed no table:\n%s", out)
+	}
+	st := c.status()
+	if len(st.Workers) != 2 || st.Port != atoi(port) {
+		t.Fatalf("status after start: %+v", st)
+	}
+	if _, errOut, code := c.run("start", "--instances", "2", "--port", port); code == 0 || !strings.Contains(errOut, "already running") {
+		t.Errorf("a second start: exit %d, %s", code, errOut)
+	}
+
+	c.ok("scale", "+2")
+	c.waitStatus("4 online", 30*time.Second, online(4))
+	c.ok("scale", "1")
+	c.waitStatus("1 online", 30*time.Second, online(1))
+	if _, errOut, code := c.run("scale", "-1"); code == 0 || !strings.Contains(errOut, "scale to 0 explicitly") {
+		t.Errorf("scale -1 of 1: exit %d %s", code, errOut)
+	}
+	c.ok("scale", "2")
+	c.waitStatus("2 online", 30*time.Second, online(2))
+
+	before := c.status().Workers[0]
+	c.ok("restart", "0")
+	after := c.waitStatus("restarted", 30*time.Second, online(2)).Workers[0]
+	if after.PID == before.PID || after.Restarts != before.Restarts+1 {
+		t.Errorf("restart 0: before %+v after %+v", before, after)
+	}
+	c.ok("stop", "all")
+	for _, w := range c.status().Workers {
+		if w.Status != control.StatusStopped {
+			t.Errorf("after stop all: %+v", w)
+		}
+	}
+	c.ok("restart", "all")
+	c.waitStatus("2 online", 30*time.Second, online(2))
+	if _, errOut, code := c.run("stop", "7"); code == 0 || !strings.Contains(errOut, "no worker 7") {
+		t.Errorf("stop 7: exit %d %s", code, errOut)
+	}
+
+	if out := c.ok("save"); !strings.Contains(out, "dump.json") {
+		t.Errorf("save: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(c.home, "dump.json")); err != nil {
+		t.Fatal(err)
+	}
+
+	// the daemon dies hard: its workers follow it instead of lingering
+	st = c.status()
+	daemonPID := st.Daemon.PID
+	var workers []int
+	for _, w := range st.Workers {
+		workers = append(workers, w.PID)
+	}
+	if err := syscall.Kill(daemonPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, pid := range workers {
+		for processAlive(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("worker %d outlived its daemon (an orphan)", pid)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if _, errOut, code := c.run("status"); code != exitDaemon || !strings.Contains(errOut, "not running") {
+		t.Errorf("status with no daemon: exit %d %s", code, errOut)
+	}
+
+	out = c.ok("resurrect")
+	st = c.waitStatus("resurrected", 30*time.Second, online(2))
+	if st.Port != atoi(port) || st.Daemon.PID == daemonPID {
+		t.Errorf("resurrect: %+v", st)
+	}
+
+	unit := c.ok("startup")
+	for _, want := range []string{"ExecStart=", "daemon --resurrect", "FRUTOS_HOME=" + c.home, "KillMode=mixed"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("startup unit lacks %q:\n%s", want, unit)
+		}
+	}
+
+	_, errOut, _ := c.run("kill")
+	if !strings.Contains(errOut, "daemon exits") {
+		t.Errorf("kill: %s", errOut)
+	}
+	if _, errOut, code := c.run("status"); code != exitDaemon {
+		t.Errorf("status after kill: exit %d %s", code, errOut)
+	}
+	for _, w := range st.Workers {
+		if processAlive(w.PID) {
+			t.Errorf("worker %d still runs after kill", w.PID)
+		}
+	}
+}
+
+// start fails with the reason and leaves no daemon behind when it started one.
+func TestStartFailureLeavesNothing(t *testing.T) {
+	c := newCLI(t, fmt.Sprintf("redis://127.0.0.1:%d", redistest.FreePort(t)))
+	_, errOut, code := c.run("start", "--instances", "1", "--port", strconv.Itoa(redistest.FreePort(t)))
+	if code != exitRedis || !strings.Contains(errOut, "Redis unreachable") {
+		t.Errorf("start with Redis down: exit %d, %s", code, errOut)
+	}
+	if _, _, code := c.run("status"); code != exitDaemon {
+		t.Errorf("a daemon was left running after the failed start (status exit %d)", code)
+	}
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+func readPIDFile(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return atoi(strings.TrimSpace(string(b)))
+}
+
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return len(f) > 2 && f[2] != "Z"
+}
