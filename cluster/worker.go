@@ -245,8 +245,27 @@ func (w *Worker) Drain(ctx context.Context, spread time.Duration) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	// Keep the drained clients' sessions until the workers they reconnect
+	// to have taken them over (with the events they missed meanwhile), or
+	// handoverGrace passes: a client that does not come back starts anew.
+	grace := time.NewTimer(handoverGrace)
+	defer grace.Stop()
+	for w.adapter.AwaySessions() > 0 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-grace.C:
+			w.log.Info("drained; sessions not taken over", "sessions", w.adapter.AwaySessions())
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	return nil
 }
+
+// handoverGrace is how long a drained worker keeps the sessions of its
+// clients for the workers they reconnect to.
+const handoverGrace = 5 * time.Second
 
 // Close drains nothing: it closes every connection at once, flushes what
 // the adapter still has to publish (until ctx ends) and releases the

@@ -248,7 +248,7 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 	inst.cmd = cmd
 	inst.started = time.Now()
 	s.router.add(inst)
-	s.log.Info("worker started", "worker", inst.id, "pid", cmd.Process.Pid, "generation", inst.gen)
+	s.log.Info("worker started", "worker", inst.id, "worker_pid", cmd.Process.Pid, "generation", inst.gen)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -324,7 +324,7 @@ func (s *Supervisor) onExit(sl *slot, inst *instance) {
 		return
 	}
 	delay := s.scheduleRestartLocked(sl)
-	s.log.Warn("worker exited; restarting", "worker", sl.id, "pid", inst.cmd.Process.Pid, "exit", sl.lastExit,
+	s.log.Warn("worker exited; restarting", "worker", sl.id, "worker_pid", inst.cmd.Process.Pid, "exit", sl.lastExit,
 		"uptime", uptime.Round(time.Millisecond).String(), "restart_in", delay.String())
 }
 
@@ -411,7 +411,7 @@ func (s *Supervisor) stopInstance(inst *instance, timeout time.Duration) {
 	case <-inst.done:
 		return
 	case <-t.C:
-		s.log.Warn("worker did not stop in time: killed", "worker", inst.id, "pid", inst.cmd.Process.Pid, "kill_timeout", timeout.String())
+		s.log.Warn("worker did not stop in time: killed", "worker", inst.id, "worker_pid", inst.cmd.Process.Pid, "kill_timeout", timeout.String())
 		_ = inst.cmd.Process.Kill()
 	}
 	<-inst.done

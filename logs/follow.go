@@ -12,8 +12,9 @@ import (
 )
 
 // Follow calls fn with each line added to the file at path from the Offset
-// from on, until ctx is done, and then returns ctx.Err(). It polls the file
-// every r.Poll. fn is called from Follow's goroutine, one line at a time.
+// from on, until ctx is done, and then returns ctx.Err(). It reads as soon
+// as the file changes (see Watcher), and polls it every r.Poll in any case.
+// fn is called from Follow's goroutine, one line at a time.
 //
 // Follow goes on across the changes the Writer and frutos flush make:
 //   - rotation (path renamed to path.1, a new path started): it reads the
@@ -25,12 +26,32 @@ import (
 //     0. A line written and emptied between two polls is not seen.
 //
 // No line is repeated, and none is lost unless it was deleted before Follow
-// could read it: a follower more than max_files rotations behind, or a
-// flush. A partial line waits for its newline (a file that is finished
-// hands its partial last line out as a line).
+// could read it: files rotated out of existence before Follow even saw them
+// (more than max_files rotations between two looks), or a flush. As soon as
+// Follow sees its file rotated, it opens the newer files and holds them, so
+// falling behind while reading (a slow terminal) loses nothing.
+//
+// A partial line waits for its newline (a file that is finished hands its
+// partial last line out as a line).
 func (r Reader) Follow(ctx context.Context, path string, from Offset, fn func(Line)) error {
 	fl := &follower{r: r, path: path, fn: fn, from: from, buf: make([]byte, 64<<10)}
 	defer fl.close()
+	var wake <-chan struct{} // nil: poll only
+	if !r.pollOnly {
+		w := r.Watcher
+		if w == nil {
+			if own, err := NewWatcher(); err == nil {
+				defer own.Close()
+				w = own
+			}
+		}
+		if w != nil {
+			if ch, stop, err := w.subscribe(path); err == nil {
+				defer stop()
+				wake = ch
+			}
+		}
+	}
 	poll := r.poll()
 	timer := time.NewTimer(poll)
 	defer timer.Stop()
@@ -49,6 +70,7 @@ func (r Reader) Follow(ctx context.Context, path string, from Offset, fn func(Li
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-wake:
 		case <-timer.C:
 		}
 	}
@@ -58,8 +80,9 @@ func (r Reader) Follow(ctx context.Context, path string, from Offset, fn func(Li
 // keeps, to notice a file that was emptied and written again between polls.
 const fingerprintLen = 64
 
-// lostLimit is how many polls a follower looks for the new name of a file
-// that still has a name before it gives up and treats it as removed.
+// lostLimit is how many times a follower looks for the new name of a file
+// that still has a name before it gives up and treats it as removed (a
+// hard link kept outside the rotation, say).
 const lostLimit = 20
 
 type follower struct {
@@ -71,21 +94,37 @@ type follower struct {
 	started bool
 	f       *os.File    // the file being read; nil until one is open
 	fi      fs.FileInfo // f's identity
+	idx     int         // where f was last seen among path.1, path.2... (names only move up)
 	pos     int64       // next byte of f to read
 	partial []byte      // a line without its newline yet
 	last    []byte      // the bytes of f just before pos
 	buf     []byte
-	lost    int // polls in which f could not be found under any name
+	ahead   []pinned // the files after f, oldest first, held open
+	lost    int      // looks in which a rotated file could not be found under any name
 }
+
+// pinned is a file held open so that its lines outlive its deletion.
+type pinned struct {
+	f   *os.File
+	fi  fs.FileInfo
+	idx int // where it was last seen: path.idx (0: path)
+}
+
+// maxPinned bounds the files a follower holds open ahead of the one it
+// reads (and so the deleted files whose space it keeps from being freed).
+const maxPinned = 256
 
 func (fl *follower) close() {
 	if fl.f != nil {
 		fl.f.Close()
 	}
+	for _, p := range fl.ahead {
+		p.f.Close()
+	}
 }
 
 // step reads what it can; it reports whether it made progress (read bytes
-// or moved to another file), so the caller polls again at once.
+// or moved to another file), so the caller looks again at once.
 func (fl *follower) step() (bool, error) {
 	if fl.f == nil {
 		return fl.begin(), nil
@@ -94,29 +133,66 @@ func (fl *follower) step() (bool, error) {
 		fl.restart()
 	}
 	n, err := fl.drain()
-	if err != nil || n > 0 {
+	if err != nil {
 		return n > 0, err
 	}
-	st, err := os.Stat(fl.path)
-	if err == nil && os.SameFile(st, fl.fi) {
+	rotated := len(fl.ahead) > 0 || !fl.atPath(fl.fi)
+	if !rotated {
 		fl.lost = 0
-		return false, nil // still the file at path: nothing new yet
+		return n > 0, nil // still the file at path
 	}
-	// The file at path is another one, or none: ours was rotated, replaced
-	// or removed, and nothing writes to it any more. Read what was written
-	// before that, then go on to the next file.
+	// f was rotated (or replaced, or removed): hold on to the files after
+	// it now, before more rotations delete them.
+	fl.pinAhead()
+	if n > 0 {
+		return true, nil
+	}
+	// Nothing writes to f any more: read what was written before it was
+	// rotated, then go on with the next file.
 	if n, err := fl.drain(); err != nil || n > 0 {
 		return n > 0, err
 	}
-	next, nextFi := fl.successor()
-	if next == nil {
-		return false, nil // not there yet (mid-rotation): next poll
+	if len(fl.ahead) == 0 {
+		return false, nil // not there yet (mid-rotation): look again later
 	}
+	next := fl.ahead[0]
+	fl.ahead = append(fl.ahead[:0], fl.ahead[1:]...)
 	fl.endFile()
 	fl.f.Close()
-	fl.f, fl.fi = next, nextFi
+	fl.f, fl.fi, fl.idx = next.f, next.fi, next.idx
 	fl.restart()
 	return true, nil
+}
+
+func (fl *follower) atPath(fi fs.FileInfo) bool {
+	st, err := os.Stat(fl.path)
+	return err == nil && os.SameFile(st, fi)
+}
+
+// pinAhead opens the files that came after the last one held (f, or the
+// newest in ahead), up to the one at path.
+func (fl *follower) pinAhead() {
+	for len(fl.ahead) < maxPinned {
+		last := &pinned{fl.f, fl.fi, fl.idx}
+		if k := len(fl.ahead); k > 0 {
+			last = &fl.ahead[k-1]
+			if fl.atPath(last.fi) {
+				return // holding every file up to the current one
+			}
+		}
+		next, ok := fl.successorOf(last)
+		if !ok {
+			return
+		}
+		if os.SameFile(next.fi, last.fi) || os.SameFile(next.fi, fl.fi) {
+			next.f.Close() // cannot happen with our Writer; never loop on it
+			return
+		}
+		if last.f == fl.f {
+			fl.idx = last.idx
+		}
+		fl.ahead = append(fl.ahead, next)
+	}
 }
 
 // begin opens the first file: the one from points into, else the file at
@@ -127,8 +203,8 @@ func (fl *follower) begin() bool {
 	}
 	if fl.from.file != nil {
 		fl.started = true
-		if f, fi := fl.find(fl.from.file); f != nil {
-			fl.f, fl.fi = f, fi
+		if f, fi, k := fl.find(fl.from.file); f != nil {
+			fl.f, fl.fi, fl.idx = f, fi, k
 			if fl.seek(fl.from.Pos) && string(fl.last) == fl.from.mark {
 				return true
 			}
@@ -139,8 +215,8 @@ func (fl *follower) begin() bool {
 		}
 		// Gone: removed after more rotations than are kept, or flushed.
 		// Every file still there is newer.
-		if f, fi := fl.oldest(); f != nil {
-			fl.f, fl.fi = f, fi
+		if f, fi, j := fl.oldest(); f != nil {
+			fl.f, fl.fi, fl.idx = f, fi, j
 			fl.restart()
 			return true
 		}
@@ -171,7 +247,7 @@ func (fl *follower) openPath() bool {
 		f.Close()
 		return false
 	}
-	fl.f, fl.fi = f, fi
+	fl.f, fl.fi, fl.idx = f, fi, 0
 	fl.restart()
 	return true
 }
@@ -309,66 +385,96 @@ func (fl *follower) endFile() {
 
 func (fl *follower) emit(raw []byte) { fl.fn(fl.r.Parse(raw)) }
 
-// successor opens the file that came after f, which is no longer at path.
-// It returns nil when that cannot be known yet.
-func (fl *follower) successor() (*os.File, fs.FileInfo) {
-	cur, err := fl.f.Stat()
+// successorOf opens the file that came after last, which is no longer at
+// path (and updates where last was seen). ok is false when that cannot be
+// known yet.
+func (fl *follower) successorOf(last *pinned) (next pinned, ok bool) {
+	cur, err := last.f.Stat()
 	if err != nil {
-		return nil, nil
+		return pinned{}, false
 	}
 	if linked(cur) && fl.lost < lostLimit {
-		// Rotated: f is path.k for some k, and the file after it is at k-1.
+		// Rotated: last is path.k for some k, and the file after it is at k-1.
 		for range 3 {
-			f, fi, located := fl.next(cur)
+			f, fi, k, located := fl.next(cur, last.idx)
 			if located {
 				fl.lost = 0
-				return f, fi // nil in the moment between rename and create
+				last.idx = k
+				if f == nil {
+					return pinned{}, false // the moment between rename and create
+				}
+				return pinned{f, fi, k - 1}, true
 			}
 		}
 		fl.lost++
-		return nil, nil
+		return pinned{}, false
 	}
 	// Removed: it was the oldest (the Writer removes files oldest first),
 	// so every file still there is newer. Go on with the oldest of them.
 	fl.lost = 0
-	return fl.oldest()
+	f, fi, j := fl.oldest()
+	return pinned{f, fi, j}, f != nil
 }
 
-// next finds cur among the rotated files and opens the file after it.
-// located is false when cur was not found (a rotation moved it during the
-// search: look again). The file at k-1 is cur's successor if cur is at k
-// both before and after it is opened: names only ever move up, one step
-// per rotation, oldest first, so cur did not move and the two were
-// neighbours at that moment.
-func (fl *follower) next(cur fs.FileInfo) (f *os.File, fi fs.FileInfo, located bool) {
-	top := fl.top()
-	for k := 1; k <= top+2; k++ {
-		st, err := os.Stat(rotatedName(fl.path, k))
-		if err != nil || !os.SameFile(st, cur) {
-			continue
-		}
-		y, err := os.Open(rotatedName(fl.path, k-1))
-		if err != nil {
-			return nil, nil, true // renamed, new file not created yet
-		}
-		yfi, err := y.Stat()
-		if err != nil {
-			y.Close()
-			return nil, nil, true
-		}
-		if st, err := os.Stat(rotatedName(fl.path, k)); err != nil || !os.SameFile(st, cur) {
-			y.Close()
-			return nil, nil, false
-		}
-		return y, yfi, true
+// next finds cur among the rotated files (from hint up: names only move
+// up) and opens the file after it. located is false when cur was not found
+// (a rotation moved it during the search: look again). The file at k-1 is
+// cur's successor if cur is at k both before and after it is opened: names
+// move up one step per rotation, oldest first, so cur did not move and the
+// two were neighbours at that moment.
+func (fl *follower) next(cur fs.FileInfo, hint int) (f *os.File, fi fs.FileInfo, k int, located bool) {
+	k, located = fl.locate(cur, hint)
+	if !located {
+		return nil, nil, 0, false
 	}
-	return nil, nil, false
+	y, err := os.Open(rotatedName(fl.path, k-1))
+	if err != nil {
+		return nil, nil, k, true // renamed, new file not created yet
+	}
+	yfi, err := y.Stat()
+	if err != nil {
+		y.Close()
+		return nil, nil, k, true
+	}
+	if st, err := os.Stat(rotatedName(fl.path, k)); err != nil || !os.SameFile(st, cur) {
+		y.Close()
+		return nil, nil, 0, false
+	}
+	return y, yfi, k, true
+}
+
+// locate returns the index k >= 1 at which cur is path.k. It looks from
+// hint up, the way files move, so one rotation during the search cannot
+// hide it; then everywhere, for files renamed some other way.
+func (fl *follower) locate(cur fs.FileInfo, hint int) (int, bool) {
+	is := func(k int) (exists, same bool) {
+		st, err := os.Stat(rotatedName(fl.path, k))
+		return err == nil, err == nil && os.SameFile(st, cur)
+	}
+	misses := 0
+	for k := max(hint, 1); misses < 3; k++ {
+		exists, same := is(k)
+		if same {
+			return k, true
+		}
+		if exists {
+			misses = 0
+		} else {
+			misses++
+		}
+	}
+	for k, top := 1, fl.top(); k <= top+2; k++ {
+		if _, same := is(k); same {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // find opens the file target among path and its rotated files. The search
 // goes up the indexes, the way files move, so one rotation during it
 // cannot hide the file.
-func (fl *follower) find(target fs.FileInfo) (*os.File, fs.FileInfo) {
+func (fl *follower) find(target fs.FileInfo) (*os.File, fs.FileInfo, int) {
 	for range 3 {
 		top := fl.top()
 		for k := 0; k <= top+2; k++ {
@@ -385,21 +491,21 @@ func (fl *follower) find(target fs.FileInfo) (*os.File, fs.FileInfo) {
 				f.Close()
 				break // moved between the stat and the open: search again
 			}
-			return f, fi
+			return f, fi, k
 		}
 	}
-	return nil, nil
+	return nil, nil, 0
 }
 
 // oldest opens the oldest of path and its rotated files: the one with the
 // highest index, checked to be still the highest after it is opened.
-func (fl *follower) oldest() (*os.File, fs.FileInfo) {
+func (fl *follower) oldest() (*os.File, fs.FileInfo, int) {
 	for range 5 {
 		j := fl.top() + 2
 		for ; j >= 0 && !exists(rotatedName(fl.path, j)); j-- {
 		}
 		if j < 0 {
-			return nil, nil // no file at all yet
+			return nil, nil, 0 // no file at all yet
 		}
 		y, err := os.Open(rotatedName(fl.path, j))
 		if err != nil {
@@ -426,9 +532,9 @@ func (fl *follower) oldest() (*os.File, fs.FileInfo) {
 			y.Close()
 			continue
 		}
-		return y, yfi
+		return y, yfi, j
 	}
-	return nil, nil
+	return nil, nil, 0
 }
 
 // top is the highest index of path's rotated files on disk (0 if none).

@@ -64,6 +64,17 @@ func (c *collector) waitLen(t *testing.T, n int, d time.Duration) {
 	}
 }
 
+// waitQuiet waits until n lines arrived or none came for quiet.
+func (c *collector) waitQuiet(n int, quiet time.Duration) {
+	for c.len() < n {
+		select {
+		case <-c.changed:
+		case <-time.After(quiet):
+			return
+		}
+	}
+}
+
 func lastTexts(s []string, n int) []string {
 	return s[max(len(s)-n, 0):]
 }

@@ -55,6 +55,12 @@ type Reader struct {
 	DateFormat string
 	// Poll is how often Follow checks the file; 0 means DefaultPoll.
 	Poll time.Duration
+	// Watcher, when set, wakes Follow as soon as the file changes; share
+	// one among many followers. When nil, each Follow starts its own, and
+	// polls when it cannot.
+	Watcher *Watcher
+
+	pollOnly bool // tests: no Watcher at all
 }
 
 // Tail returns the last n lines of the file at path, read with the default

@@ -61,9 +61,9 @@ func TestWriterTimestamps(t *testing.T) {
 	now := func() time.Time { clock = clock.Add(time.Second); return clock }
 	w := mustOpen(t, path, Options{Timestamps: true, Now: now})
 
-	write(t, w, "frutos worker ready\nhalf")          // 10:00:01 for both
-	write(t, w, " a line\n")                          // "half a line" keeps 10:00:01
-	write(t, w, "\n")                                 // an empty line, 10:00:03
+	write(t, w, "frutos worker ready\nhalf")           // 10:00:01 for both
+	write(t, w, " a line\n")                           // "half a line" keeps 10:00:01
+	write(t, w, "\n")                                  // an empty line, 10:00:03
 	write(t, w, "spaces  and\ttabs 2026-01-01 kept\n") // 10:00:04
 	want := []string{
 		"2026-11-27T10:00:01.000Z frutos worker ready",

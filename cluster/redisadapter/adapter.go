@@ -105,6 +105,7 @@ type Status struct {
 	Malformed     uint64 `json:"malformed"`      // received messages that could not be decoded
 	Reconnects    uint64 `json:"reconnects"`     // times the subscriber link came back
 	TimedOut      uint64 `json:"timed_out"`      // cluster requests that ended on timeout
+	HandedOver    uint64 `json:"handed_over"`    // sessions restored from another server (handover.go)
 
 	// Subscriptions is how many channels and patterns the adapter listens
 	// to (in the sharded dynamic modes, one per room); Unconfirmed how many
@@ -156,6 +157,8 @@ type Adapter struct {
 
 	// tap, in tests, sees every decoded message of other senders.
 	tap atomic.Pointer[func(channel string, payload []byte, m message)]
+
+	handedOver atomic.Uint64 // sessions restored from another server
 }
 
 // New starts an adapter on client. Close it when the server closes.
@@ -180,6 +183,9 @@ func New(client redis.UniversalClient, opts Options) *Adapter {
 		confirmed:    map[subscription]bool{},
 		pubErrLog:    throttle{every: 10 * time.Second},
 		decodeErrLog: throttle{every: 10 * time.Second},
+	}
+	if _, cluster := client.(*redis.ClusterClient); cluster && opts.Sharded {
+		a.log.Warn("sharded Pub/Sub on Redis Cluster is not supported yet: shard channels owned by other masters cannot be subscribed (see the package documentation)")
 	}
 	a.subClient, a.ownSub = subscriberClient(client)
 	a.link.set(StateConnecting, "")
@@ -223,7 +229,7 @@ func (a *Adapter) Status() Status {
 		State: st, Since: since, LastError: lastErr, Protocol: "classic",
 		Published: a.published.Load(), PublishErrors: a.publishErrors.Load(), Dropped: a.dropped.Load(),
 		Received: a.received.Load(), Malformed: a.malformed.Load(), Reconnects: a.reconnects.Load(),
-		TimedOut: a.timedOut.Load(),
+		TimedOut: a.timedOut.Load(), HandedOver: a.handedOver.Load(),
 	}
 	if a.opts.Sharded {
 		s.Protocol = "sharded/" + string(a.opts.SubscriptionMode)

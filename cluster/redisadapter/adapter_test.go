@@ -19,6 +19,7 @@ import (
 // Two Go servers on one Redis: what one emits reaches the clients of the
 // other, for every way of addressing them, in every protocol.
 func TestBroadcastAcrossServers(t *testing.T) {
+	t.Parallel()
 	forEachProtocol(t, func(t *testing.T, opts redisadapter.Options) {
 		rs := redistest.Start(t)
 		a := startGoServer(t, rs.URL(), serverOptions{adapter: opts})
@@ -75,6 +76,7 @@ func TestBroadcastAcrossServers(t *testing.T) {
 // In the sharded dynamic mode a room's channel is subscribed while the
 // room exists on the server, and dropped with it.
 func TestShardedRoomChannels(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	a := startGoServer(t, rs.URL(), serverOptions{adapter: redisadapter.Options{Sharded: true}})
 	base := a.Adapter.Status().Subscriptions // the namespace channel and the response channel
@@ -110,6 +112,7 @@ func TestShardedRoomChannels(t *testing.T) {
 // subscribed while the session may come back, and is dropped once it has
 // expired.
 func TestShardedAwayRoomKeptUntilSessionExpires(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	const window = 500 * time.Millisecond
 	a := startGoServer(t, rs.URL(), serverOptions{recovery: true, window: window, adapter: redisadapter.Options{Sharded: true}})
@@ -135,6 +138,7 @@ func TestShardedAwayRoomKeptUntilSessionExpires(t *testing.T) {
 
 // A burst of targeted emits reaches a websocket client complete and in order.
 func TestBurstArrivesInOrder(t *testing.T) {
+	t.Parallel()
 	forEachProtocol(t, func(t *testing.T, opts redisadapter.Options) {
 		rs := redistest.Start(t)
 		a := startGoServer(t, rs.URL(), serverOptions{adapter: opts})
@@ -169,6 +173,7 @@ func TestBurstArrivesInOrder(t *testing.T) {
 
 // The cluster-wide operations of Node's adapter work between Go servers.
 func TestClusterRequests(t *testing.T) {
+	t.Parallel()
 	forEachProtocol(t, func(t *testing.T, opts redisadapter.Options) {
 		rs := redistest.Start(t)
 		a := startGoServer(t, rs.URL(), serverOptions{adapter: opts})
@@ -269,6 +274,7 @@ func TestClusterRequests(t *testing.T) {
 // it is wedged) makes fetchSockets fail after the request timeout with what
 // did answer, instead of hanging.
 func TestRequestsTimeOutWithPartialAnswers(t *testing.T) {
+	t.Parallel()
 	for _, sharded := range []bool{false, true} {
 		t.Run(fmt.Sprintf("sharded=%v", sharded), func(t *testing.T) {
 			t.Parallel()
@@ -308,6 +314,7 @@ func TestRequestsTimeOutWithPartialAnswers(t *testing.T) {
 
 // Garbage on the adapter's channels is counted and skipped; delivery goes on.
 func TestMalformedMessagesAreSkipped(t *testing.T) {
+	t.Parallel()
 	garbage := []string{
 		"\x93\xa3abc",          // truncated
 		"\xc1",                 // invalid code
@@ -439,6 +446,7 @@ func roomSet(rooms ...socket.Room) *types.Set[socket.Room] { return types.NewSet
 // messages whose header straddled two reads (redis/go-redis#3839), about
 // one in a thousand in a burst; the adapter subscribes over RESP2.
 func TestNoMessageLostAtReadBoundaries(t *testing.T) {
+	t.Parallel()
 	for _, sharded := range []bool{false, true} {
 		t.Run(fmt.Sprintf("sharded=%v", sharded), func(t *testing.T) {
 			t.Parallel()

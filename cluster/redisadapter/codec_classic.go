@@ -83,6 +83,8 @@ func (c *classicCodec) subscriptions() []subscription {
 	}
 }
 
+func (c *classicCodec) roomChannels() bool { return false }
+
 func (c *classicCodec) roomSubscription(string, bool) (subscription, bool) {
 	return subscription{}, false // the pattern covers every room
 }

@@ -83,6 +83,8 @@ func (c *shardedCodec) subscriptions() []subscription {
 	return []subscription{{subShard, c.channel}, {subShard, c.response}}
 }
 
+func (c *shardedCodec) roomChannels() bool { return c.mode != SubscriptionStatic }
+
 // roomSubscription follows Node's shouldUseASeparateNamespace, widened for
 // socket ids that do not look like Node's: Go servers' ids have 24
 // characters, so publishers (Node's rule, and ours) send to their room's

@@ -101,9 +101,11 @@ type subscription struct {
 type codec interface {
 	// subscriptions the namespace holds for its whole life.
 	subscriptions() []subscription
-	// roomSubscription is the channel of a room created on this server,
-	// for protocols that give rooms their own channel (sharded, dynamic
-	// modes); isSid tells whether the room is a local socket's own room.
+	// roomChannels tells whether rooms get channels of their own, to
+	// subscribe while the room exists on this server (sharded, dynamic
+	// modes); roomSubscription names a room's, if it gets one (isSid: the
+	// room is a local socket's own).
+	roomChannels() bool
 	roomSubscription(room string, isSid bool) (subscription, bool)
 	// roomOf names the room a channel is dedicated to, so that a message
 	// for a room this server does not have can be dropped unread.

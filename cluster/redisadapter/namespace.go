@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
@@ -43,6 +44,15 @@ type nspAdapter struct {
 
 	pending pendingSet
 	acks    ackSet
+
+	// Session handover (handover.go): the channel, the requests waiting
+	// for an answer, and the sessions kept for clients that may come back.
+	handover     string
+	handovers    handoverWaiters
+	awaySessions map[socket.PrivateSessionId]time.Time
+	joining      map[socket.SocketId]*pendingJoins
+	buffers      map[string]*handoverBuffer // by handover request id
+	buffering    atomic.Int32               // len(buffers), read without the lock
 }
 
 func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
@@ -54,14 +64,18 @@ func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 		inner = socket.MakeAdapter()
 	}
 	n := &nspAdapter{
-		Adapter:  inner,
-		bus:      bus,
-		nsp:      nsp,
-		name:     nsp.Name(),
-		uid:      bus.newUID(),
-		away:     map[socket.Room]time.Time{},
-		roomSubs: map[socket.Room]subscription{},
-		timers:   map[*time.Timer]struct{}{},
+		Adapter:      inner,
+		bus:          bus,
+		nsp:          nsp,
+		name:         nsp.Name(),
+		uid:          bus.newUID(),
+		away:         map[socket.Room]time.Time{},
+		roomSubs:     map[socket.Room]subscription{},
+		timers:       map[*time.Timer]struct{}{},
+		handover:     handoverChannel(bus.opts.Key, nsp.Name()),
+		awaySessions: map[socket.PrivateSessionId]time.Time{},
+		joining:      map[socket.SocketId]*pendingJoins{},
+		buffers:      map[string]*handoverBuffer{},
 	}
 	n.codec = bus.codecFor(n.name, n.uid)
 	if csr != nil {
@@ -70,7 +84,7 @@ func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 	}
 	n.Prototype(n)
 	n.Construct(nsp)
-	if _, dynamic := n.codec.roomSubscription("probe", false); dynamic {
+	if n.codec.roomChannels() {
 		_ = n.On("create-room", func(args ...any) {
 			if room, ok := firstOrNil(args).(socket.Room); ok {
 				n.roomCreated(room)
@@ -258,6 +272,7 @@ func (n *nspAdapter) PersistSession(s *socket.SessionToPersist) {
 		for _, r := range s.Rooms.Keys() {
 			n.away[r] = until
 		}
+		n.awaySessions[s.Pid] = until
 		n.roomMu.Unlock()
 	}
 	n.Adapter.PersistSession(s)
@@ -346,7 +361,10 @@ func (n *nspAdapter) dropRoomLocked(room socket.Room) {
 
 // onMessage decodes and applies a message received from Redis.
 func (n *nspAdapter) onMessage(channel string, payload []byte) error {
-	if room, ok := n.codec.roomOf(channel); ok && !n.wanted(socket.Room(room)) {
+	if channel == n.handover {
+		return n.onHandover(payload)
+	}
+	if room, ok := n.codec.roomOf(channel); ok && n.buffering.Load() == 0 && !n.wanted(socket.Room(room)) {
 		return nil // not decoded at all: the common case for user rooms
 	}
 	m, err := n.codec.decode(channel, payload)
@@ -369,6 +387,9 @@ func (n *nspAdapter) apply(m message) error {
 		if m.RequestID != "" {
 			n.onBroadcastWithAck(m)
 			return nil
+		}
+		if n.buffering.Load() > 0 {
+			n.bufferBroadcast(m)
 		}
 		n.Adapter.Broadcast(&parser.Packet{Type: parser.EVENT, Nsp: n.name, Data: m.Data}, optionsOf(m.Target))
 	case kindSocketsJoin, kindSocketsLeave, kindDisconnectSockets:

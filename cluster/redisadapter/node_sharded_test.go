@@ -18,6 +18,7 @@ import (
 // each other's broadcasts (rooms, socket ids, everyone, binary) and answer
 // each other's requests.
 func TestShardedMixedFleet(t *testing.T) {
+	t.Parallel()
 	nodefix.Require(t)
 	for _, mode := range []redisadapter.SubscriptionMode{redisadapter.SubscriptionDynamic, redisadapter.SubscriptionStatic} {
 		t.Run(string(mode), func(t *testing.T) {
@@ -30,6 +31,7 @@ func TestShardedMixedFleet(t *testing.T) {
 func testShardedMixedFleet(t *testing.T, mode redisadapter.SubscriptionMode) {
 	rs := redistest.Start(t)
 	g := startGoServer(t, rs.URL(), serverOptions{adapter: redisadapter.Options{Sharded: true, SubscriptionMode: mode}})
+	captureSeeds(t, g)
 	node := nodefix.StartServer(t, nodefix.ServerOptions{RedisURL: rs.URL(), Sharded: true, Env: []string{"SUBSCRIPTION_MODE=" + string(mode)}})
 	ctx := ctxT(t)
 
@@ -228,6 +230,7 @@ func testShardedMixedFleet(t *testing.T, mode redisadapter.SubscriptionMode) {
 // Our Emitter in sharded mode reaches Node's sharded servers (which Node's
 // own emitter cannot) and ours.
 func TestShardedEmitter(t *testing.T) {
+	t.Parallel()
 	nodefix.Require(t)
 	rs := redistest.Start(t)
 	g := startGoServer(t, rs.URL(), serverOptions{adapter: redisadapter.Options{Sharded: true}})

@@ -40,9 +40,11 @@ func ctxT(t testing.TB) context.Context {
 // A Node backend's @socket.io/redis-emitter reaches clients of Go servers,
 // for every kind of target, binary and bursts included.
 func TestNodeEmitterToGo(t *testing.T) {
+	t.Parallel()
 	nodefix.Require(t)
 	rs := redistest.Start(t)
 	g := startGoServer(t, rs.URL(), serverOptions{})
+	captureSeeds(t, g)
 	_, seven := dial(t, g.URL, "7")
 	_, eight := dial(t, g.URL, "8")
 	em := nodefix.StartEmitter(t, rs.URL(), "")
@@ -121,9 +123,11 @@ func TestNodeEmitterToGo(t *testing.T) {
 // A mixed fleet: Node and Go servers on one Redis see each other's
 // broadcasts and answer each other's requests.
 func TestMixedFleet(t *testing.T) {
+	t.Parallel()
 	nodefix.Require(t)
 	rs := redistest.Start(t)
 	g := startGoServer(t, rs.URL(), serverOptions{})
+	captureSeeds(t, g)
 	node := nodefix.StartServer(t, nodefix.ServerOptions{RedisURL: rs.URL()})
 	ctx := ctxT(t)
 
@@ -176,6 +180,10 @@ func TestMixedFleet(t *testing.T) {
 	count, err := node.Do(ctx, map[string]any{"op": "serverCount"})
 	if err != nil || count != 2.0 {
 		t.Fatalf("Node serverCount = %v (%v), want 2", count, err)
+	}
+	rooms, err := node.Do(ctx, map[string]any{"op": "allRooms"})
+	if err != nil || !strings.Contains(jsonOf(t, rooms), `"user:2"`) {
+		t.Errorf("Node allRooms = %v (%v), want the Go server's rooms too", rooms, err)
 	}
 	socks, err := node.Do(ctx, map[string]any{"op": "fetchSockets", "rooms": []string{"user:2"}})
 	if err != nil {

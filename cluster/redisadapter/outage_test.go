@@ -12,6 +12,7 @@ import (
 // the outage, cross-server delivery resumes within seconds of Redis coming
 // back, and the error log stays a handful of lines.
 func TestRedisOutage(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("10 s outage")
 	}
@@ -76,6 +77,7 @@ func TestRedisOutage(t *testing.T) {
 // shard channels again when it reconnects, including the room channels of
 // the dynamic mode and those of rooms created while Redis was away.
 func TestShardedOutageResubscribes(t *testing.T) {
+	t.Parallel()
 	rs := redistest.Start(t)
 	opts := redisadapter.Options{Sharded: true}
 	a := startGoServer(t, rs.URL(), serverOptions{adapter: opts})

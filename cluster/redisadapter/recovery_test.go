@@ -19,6 +19,7 @@ import (
 // socket id, to everyone); it comes back to the same server and gets every
 // one of those events, in order, with its session restored.
 func TestRecoveryReplaysEventsFromAnotherServer(t *testing.T) {
+	t.Parallel()
 	nodefix.Require(t)
 	for _, p := range []struct {
 		name string

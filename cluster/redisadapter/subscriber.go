@@ -20,7 +20,7 @@ import (
 // SSUBSCRIBE must go to the master of each channel's slot and may name
 // channels of one slot only, and go-redis's PubSub resubscribes all its
 // shard channels in one command on a connection it opens to a random node.
-// See RECOVERY.md's neighbour, the package doc in doc.go.
+// See the package documentation (doc.go).
 
 // register subscribes the permanent channels of a namespace.
 func (a *Adapter) register(n *nspAdapter) {
@@ -30,7 +30,11 @@ func (a *Adapter) register(n *nspAdapter) {
 		return
 	}
 	a.namespaces[n.name] = n
-	for _, s := range n.codec.subscriptions() {
+	subs := n.codec.subscriptions()
+	if n.recovery {
+		subs = append(subs, n.handoverSub())
+	}
+	for _, s := range subs {
 		a.base[s] = true
 		a.wantLocked(n, s)
 	}

@@ -27,6 +27,8 @@ with Node backends using @socket.io/redis-emitter.`,
 
 	root.AddCommand(
 		newCmdVersion(f, nil),
+		newCmdLogs(f, nil),
+		newCmdFlush(f, nil),
 		newCmdWorker(f, nil),
 		newCmdDaemon(f, nil),
 		newCmdStart(f, nil),
@@ -43,6 +45,8 @@ with Node backends using @socket.io/redis-emitter.`,
 		newCmdPing(f, nil),
 		newCmdEmit(f, nil),
 		newCmdToken(f, nil),
+		newCmdMonit(f, nil),
+		newCmdBench(f, nil),
 	)
 	return root
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -195,7 +196,7 @@ func serveWorker(opts *workerOptions, cfg *configs.Config, w *cluster.Worker, lo
 		if err != nil {
 			return nil, err
 		}
-		s.serve(&http.Server{Handler: mux, ErrorLog: errLog, ReadHeaderTimeout: 10 * time.Second}, l)
+		s.serve(&http.Server{Handler: forwardedFor(mux), ErrorLog: errLog, ReadHeaderTimeout: 10 * time.Second}, l)
 	}
 	if opts.Handoff != "" {
 		l, err := handoff.Listen(opts.Handoff)
@@ -228,6 +229,19 @@ func serveWorker(opts *workerOptions, cfg *configs.Config, w *cluster.Worker, lo
 		log.Info("serving /health, /stats and /metrics", "address", l.Addr().String())
 	}
 	return s, nil
+}
+
+// forwardedFor gives requests proxied by the front door (over the private
+// socket, which only the daemon reaches) the client's address, so the
+// handshake of a polling session records where the client is.
+func forwardedFor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			r.RemoteAddr = net.JoinHostPort(strings.TrimSpace(first), "0")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // listenUnix listens on a fresh owner-only unix socket.

@@ -1,7 +1,8 @@
-// Package sioclient is a small Socket.IO v5 (Engine.IO v4) client over
-// websocket, for tests and for the load tool: it authenticates, answers
-// heartbeats, receives events (binary included), emits, and acknowledges.
-// It does not reconnect: a closed connection is reported and left closed.
+// Package sioclient is a small Socket.IO v5 (Engine.IO v4) client, over
+// websocket or long-polling (no upgrade), for tests and for the load tool:
+// it authenticates, answers heartbeats, receives events (binary included),
+// emits, and acknowledges. It does not reconnect: a closed connection is
+// reported and left closed.
 package sioclient
 
 import (
@@ -17,14 +18,21 @@ import (
 	"strings"
 	"sync"
 	"time"
+)
 
-	"github.com/gorilla/websocket"
+// Transports a client can use (Options.Transport).
+const (
+	Websocket = "websocket"
+	Polling   = "polling"
 )
 
 // Event is one event received from the server.
 type Event struct {
 	Name string
 	Args []any
+	// Raw is the JSON array of the arguments, set instead of Args when
+	// Options.RawArgs is on (binary events are always decoded into Args).
+	Raw string
 	// Ack, when the server asked for an acknowledgement, sends it.
 	Ack func(args ...any) error
 }
@@ -39,10 +47,18 @@ type Options struct {
 	Namespace string
 	// Auth is the CONNECT payload, e.g. {"token": "..."}.
 	Auth map[string]any
-	// Header is sent with the websocket handshake (Origin, Cookie...).
+	// Header is sent with the websocket handshake, or with every polling
+	// request (Origin, Cookie...).
 	Header http.Header
 	// Dialer may set a local address (load tools spread over 127.0.0.0/8).
 	NetDialer *net.Dialer
+	// Transport is Websocket (the default) or Polling: Engine.IO
+	// long-polling for the whole session, never upgraded.
+	Transport string
+	// RawArgs leaves the arguments of incoming events undecoded, in
+	// Event.Raw: a load tool parses its own payload cheaper than into
+	// []any.
+	RawArgs bool
 	// OnEvent receives every event, in order, on the read goroutine. It
 	// must not block for long.
 	OnEvent func(Event)
@@ -58,10 +74,28 @@ type ConnectError struct {
 
 func (e *ConnectError) Error() string { return "connect_error: " + e.Message }
 
+// HTTPError is a handshake the server refused with an HTTP status (403 for
+// a foreign origin, 503 when full or draining, 400 "Session ID unknown"
+// when a polling request reached a process that does not know the
+// session). Message is the Engine.IO error message when the body had one.
+type HTTPError struct {
+	Transport string
+	Status    int
+	Code      int
+	Message   string
+}
+
+func (e *HTTPError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("%s refused: HTTP %d", e.Transport, e.Status)
+	}
+	return fmt.Sprintf("%s refused: HTTP %d (%s)", e.Transport, e.Status, e.Message)
+}
+
 // Client is one connected socket.
 type Client struct {
 	opts Options
-	conn *websocket.Conn
+	t    transport
 	nsp  string
 
 	// SID is the Engine.IO session id, ID the Socket.IO socket id.
@@ -77,17 +111,15 @@ type Client struct {
 }
 
 // Dial connects, opens the namespace with opts.Auth and returns once the
-// server accepted it (or refused it: a *ConnectError).
+// server accepted it (or refused it: a *ConnectError, or an *HTTPError
+// for a refused handshake).
 func Dial(ctx context.Context, opts Options) (*Client, error) {
 	u, err := url.Parse(opts.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parse url: %w", err)
 	}
 	switch u.Scheme {
-	case "http", "ws":
-		u.Scheme = "ws"
-	case "https", "wss":
-		u.Scheme = "wss"
+	case "http", "ws", "https", "wss":
 	default:
 		return nil, fmt.Errorf("url %q: scheme must be http(s) or ws(s)", opts.URL)
 	}
@@ -95,42 +127,42 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if u.Path == "" {
 		u.Path = "/socket.io/"
 	}
-	u.RawQuery = "EIO=4&transport=websocket"
 	nsp := opts.Namespace
 	if nsp == "" {
 		nsp = "/"
 	}
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
-	if opts.NetDialer != nil {
-		d.NetDialContext = opts.NetDialer.DialContext
-	}
-	conn, resp, err := d.DialContext(ctx, u.String(), opts.Header)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
+	var t transport
+	switch opts.Transport {
+	case "", Websocket:
+		t, err = dialWebsocket(ctx, u, opts)
+	case Polling:
+		t, err = dialPolling(ctx, u, opts)
+	default:
+		return nil, fmt.Errorf("transport %q: use %q or %q", opts.Transport, Websocket, Polling)
 	}
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("websocket handshake: %w (HTTP %d)", err, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("websocket handshake: %w", err)
+		return nil, err
 	}
-	c := &Client{opts: opts, conn: conn, nsp: nsp, acks: map[uint64]chan []any{}, closed: make(chan struct{})}
+	c := &Client{opts: opts, t: t, nsp: nsp, acks: map[uint64]chan []any{}, closed: make(chan struct{})}
 	if err := c.handshake(ctx); err != nil {
-		conn.Close()
+		_ = t.close()
 		return nil, err
 	}
 	go c.readLoop()
 	return c, nil
 }
 
+// Transport is the name of the transport in use.
+func (c *Client) Transport() string { return c.t.name() }
+
 // handshake reads the Engine.IO open packet, sends CONNECT and waits for
 // the answer.
 func (c *Client) handshake(ctx context.Context) error {
 	if dl, ok := ctx.Deadline(); ok {
-		_ = c.conn.SetReadDeadline(dl)
-		defer c.conn.SetReadDeadline(time.Time{})
+		c.t.setDeadline(dl)
+		defer c.t.setDeadline(time.Time{})
 	}
-	_, msg, err := c.conn.ReadMessage()
+	_, msg, err := c.t.next()
 	if err != nil {
 		return fmt.Errorf("read open packet: %w", err)
 	}
@@ -159,9 +191,12 @@ func (c *Client) handshake(ctx context.Context) error {
 		return err
 	}
 	for {
-		_, msg, err := c.conn.ReadMessage()
+		binary, msg, err := c.t.next()
 		if err != nil {
 			return fmt.Errorf("read connect answer: %w", err)
+		}
+		if binary {
+			continue
 		}
 		s := string(msg)
 		if s == "2" {
@@ -169,6 +204,12 @@ func (c *Client) handshake(ctx context.Context) error {
 				return err
 			}
 			continue
+		}
+		if s == "6" { // noop
+			continue
+		}
+		if s == "1" {
+			return errors.New("server closed the session during connect")
 		}
 		if len(s) < 2 || s[0] != '4' {
 			return fmt.Errorf("unexpected packet during connect: %q", truncate(msg))
@@ -209,22 +250,22 @@ func (c *Client) packet(s string) (byte, string) {
 func (c *Client) write(s string) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return c.conn.WriteMessage(websocket.TextMessage, []byte(s))
+	return c.t.send(s)
 }
 
-// WriteRaw sends one websocket text frame as is (for hostile-client tests).
+// WriteRaw sends one Engine.IO packet as is: a websocket text frame, or a
+// polling POST body (for hostile-client tests).
 func (c *Client) WriteRaw(s string) error { return c.write(s) }
 
 func (c *Client) readLoop() {
 	var pending *binaryPacket
 	for {
-		kind, msg, err := c.conn.ReadMessage()
+		binary, msg, err := c.t.next()
 		if err != nil {
 			c.finish(err)
 			return
 		}
-		if kind == websocket.BinaryMessage {
+		if binary {
 			if pending == nil {
 				continue
 			}
@@ -271,6 +312,12 @@ func (c *Client) onPacket(s string) *binaryPacket {
 		c.finish(errors.New("disconnected by the server"))
 	case '2', '3':
 		id, hasID, data := splitID(body)
+		if typ == '2' && c.opts.RawArgs {
+			if name, raw, ok := splitName(data); ok {
+				c.deliverRaw(id, hasID, name, raw)
+				return nil
+			}
+		}
 		var args []any
 		if err := decodeJSON(data, &args); err != nil {
 			return nil
@@ -321,6 +368,43 @@ func (c *Client) deliver(id uint64, hasID, isAck bool, args []any) {
 	c.opts.OnEvent(ev)
 }
 
+// deliverRaw hands an event with undecoded arguments to OnEvent.
+func (c *Client) deliverRaw(id uint64, hasID bool, name, raw string) {
+	if c.opts.OnEvent == nil {
+		return
+	}
+	ev := Event{Name: name, Raw: raw}
+	if hasID {
+		ev.Ack = func(a ...any) error { return c.sendPacket('3', &id, a) }
+	}
+	c.opts.OnEvent(ev)
+}
+
+// splitName reads the event name of an event packet's JSON array and
+// returns it with the JSON array of the remaining arguments. ok is false
+// when the name is not a plain string (escapes): decode it the slow way.
+func splitName(data string) (name, raw string, ok bool) {
+	if len(data) < 3 || data[0] != '[' || data[1] != '"' {
+		return "", "", false
+	}
+	end := strings.IndexByte(data[2:], '"')
+	if end < 0 {
+		return "", "", false
+	}
+	name = data[2 : 2+end]
+	if strings.IndexByte(name, '\\') >= 0 {
+		return "", "", false
+	}
+	rest := strings.TrimLeft(data[3+end:], " \t\r\n")
+	switch {
+	case strings.HasPrefix(rest, "]"):
+		return name, "[]", true
+	case strings.HasPrefix(rest, ","):
+		return name, "[" + rest[1:], true
+	}
+	return "", "", false
+}
+
 // Emit sends an event.
 func (c *Client) Emit(event string, args ...any) error {
 	return c.sendPacket('2', nil, append([]any{event}, args...))
@@ -368,9 +452,11 @@ func (c *Client) sendPacket(typ byte, id *uint64, args []any) error {
 	return c.write(s.String())
 }
 
-// Close ends the connection (as a network drop would: no DISCONNECT packet).
+// Close ends the connection as a network drop would (no DISCONNECT
+// packet): the websocket is closed; a polling session gets the Engine.IO
+// close packet, since it has no connection to drop.
 func (c *Client) Close() error {
-	err := c.conn.Close()
+	err := c.t.close()
 	<-c.closed
 	return err
 }
@@ -400,7 +486,7 @@ func (c *Client) finish(err error) {
 		c.mu.Lock()
 		c.err = err
 		c.mu.Unlock()
-		c.conn.Close()
+		_ = c.t.close()
 		close(c.closed)
 		if c.opts.OnClose != nil {
 			c.opts.OnClose(err)

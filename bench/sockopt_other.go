@@ -1,0 +1,7 @@
+//go:build !linux
+
+package bench
+
+import "syscall"
+
+func dialControl(_, _ string, _ syscall.RawConn) error { return nil }

@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/logs"
+)
+
+// logLocation is where the workers' log files are and how to read them.
+type logLocation struct {
+	Dir        string // the logs directory (logs.dir, or <home>/logs)
+	App        string // the app name in the file names
+	DateFormat string // logs.date_format, to read the timestamps back
+}
+
+// locateLogs finds the log files from the configuration.
+func locateLogs(f *Factory) func() (logLocation, error) {
+	return func() (logLocation, error) {
+		cfg, err := f.Config(configs.Flags{})
+		if err != nil {
+			return logLocation{}, err
+		}
+		return logLocation{Dir: cfg.LogsDir(), App: cfg.App, DateFormat: cfg.Logs.DateFormat}, nil
+	}
+}
+
+type logsOptions struct {
+	IO  *IOStreams
+	Ctx context.Context // ends following (Ctrl-C)
+
+	ID        *int // nil: every worker
+	Lines     int
+	Timestamp bool
+	NoStream  bool
+	ErrOnly   bool
+	OutOnly   bool
+	JSON      bool
+
+	// Locate says where the log files are (the seam to the daemon).
+	Locate func() (logLocation, error)
+	// Poll is how often followed files are checked; Rescan how often the
+	// directory is searched for new workers' files (following every worker).
+	Poll, Rescan time.Duration
+	// Now is the clock for the time of lines read live without one.
+	Now func() time.Time
+}
+
+func newCmdLogs(f *Factory, runF func(*logsOptions) error) *cobra.Command {
+	opts := &logsOptions{IO: f.IO, Locate: locateLogs(f), Poll: logs.DefaultPoll, Rescan: time.Second, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "logs [id|all]",
+		Short: "Show the workers' logs, then follow them",
+		Long: `Show the last lines of the workers' log files (out and err), then follow new
+lines as they are written, until Ctrl-C; like pm2 logs. With no id, every
+worker's lines are shown, each prefixed with "<id>|<app> |", and workers that
+start later are picked up.
+
+Following goes on across rotations and flushes: when a file is rotated, the
+rest of it is shown, then the new file; no line is lost or shown twice.
+
+--timestamp shows each line's time: the one written in the file (when
+logs.timestamps is on), or, for a line streamed live from a file without
+timestamps, the time frutos logs read it. Lines shown from the past of a
+file without timestamps have no time.
+
+--json prints one object per line, for scripts:
+  {"worker": 0, "stream": "out", "time": "2026-11-27T10:00:00Z", "line": "..."}
+("stream" is "out" or "err"; "time" is null when unknown).`,
+		Example: `  # the last 15 lines of every worker, then follow
+  frutos logs
+
+  # worker 2's errors only, the last 100 lines, with times
+  frutos logs 2 --err --lines 100 --timestamp
+
+  # print and exit, as JSON lines
+  frutos logs --nostream --json | jq -r 'select(.stream == "err") | .line'`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				id, err := parseWorkerID(args[0])
+				if err != nil {
+					return err
+				}
+				opts.ID = id
+			}
+			if opts.ErrOnly && opts.OutOnly {
+				return usageErrorf("--err and --out cannot be used together; leave both out for both streams")
+			}
+			if opts.Lines < 0 {
+				return usageErrorf("--lines %d: give 0 or more", opts.Lines)
+			}
+			opts.Ctx = c.Context()
+			if runF != nil {
+				return runF(opts)
+			}
+			return runLogs(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&opts.Lines, "lines", 15, "how many past lines of each file to show")
+	fl.BoolVar(&opts.Timestamp, "timestamp", false, "show each line's time (see above)")
+	fl.BoolVar(&opts.NoStream, "nostream", false, "print the past lines and exit instead of following")
+	fl.BoolVar(&opts.ErrOnly, "err", false, "only the error stream (stderr)")
+	fl.BoolVar(&opts.OutOnly, "out", false, "only the output stream (stdout)")
+	fl.BoolVar(&opts.JSON, "json", false, "print one JSON object per line")
+	return cmd
+}
+
+// parseWorkerID reads a worker id argument: a number, or "all" (nil).
+func parseWorkerID(s string) (*int, error) {
+	if s == "all" {
+		return nil, nil
+	}
+	id, err := strconv.Atoi(s)
+	if err != nil || id < 0 {
+		return nil, usageErrorf("%q is not a worker id: give a number like 0 (see frutos status), or all", s)
+	}
+	return &id, nil
+}
+
+// unknownWorker is the error for an id with no log files.
+func unknownWorker(loc logLocation, files []logs.File, id int) error {
+	var have []string
+	for _, i := range logs.IDs(files) {
+		have = append(have, strconv.Itoa(i))
+	}
+	msg := "no worker has logs there yet"
+	if len(have) > 0 {
+		msg = "workers with logs: " + strings.Join(have, ", ")
+	}
+	return withCode(exitFailure, fmt.Errorf("no logs for worker %d in %s; %s", id, loc.Dir, msg),
+		"run 'frutos status' to see the workers, or 'frutos logs' for all of them")
+}
+
+func runLogs(opts *logsOptions) error {
+	ctx := opts.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	loc, err := opts.Locate()
+	if err != nil {
+		return err
+	}
+	files, err := logs.List(loc.Dir, loc.App)
+	if err != nil {
+		return err
+	}
+	var streams []logs.Stream
+	if !opts.ErrOnly {
+		streams = append(streams, logs.Out)
+	}
+	if !opts.OutOnly {
+		streams = append(streams, logs.Err)
+	}
+	wanted := func(f logs.File) bool {
+		return (opts.ID == nil || f.ID == *opts.ID) && slices.Contains(streams, f.Stream)
+	}
+
+	var targets []logs.File
+	if opts.ID != nil {
+		if !containsID(files, *opts.ID) {
+			return unknownWorker(loc, files, *opts.ID)
+		}
+		// Both files of the worker, even one not written yet: it is
+		// followed from when it appears.
+		for _, s := range streams {
+			targets = append(targets, logs.File{App: loc.App, ID: *opts.ID, Stream: s, Path: logs.Path(loc.Dir, loc.App, *opts.ID, s)})
+		}
+	} else {
+		for _, f := range files {
+			if wanted(f) {
+				targets = append(targets, f)
+			}
+		}
+	}
+
+	p := newLogPrinter(opts, loc, targets)
+	reader := logs.Reader{DateFormat: loc.DateFormat, Poll: opts.Poll}
+	offsets := make([]logs.Offset, len(targets))
+	for i, t := range targets {
+		lines, off, err := reader.Tail(t.Path, opts.Lines)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // not written yet: the zero Offset follows it from its start
+		}
+		if err != nil {
+			return err
+		}
+		offsets[i] = off
+		if opts.Lines > 0 && !opts.JSON {
+			fmt.Fprintf(opts.IO.ErrOut, "%s last %d lines:\n", t.Path, opts.Lines)
+		}
+		for _, l := range lines {
+			p.print(t, l, time.Time{})
+		}
+	}
+	if len(targets) == 0 && !opts.JSON {
+		fmt.Fprintf(opts.IO.ErrOut, "no logs in %s yet\n", loc.Dir)
+	}
+	if opts.NoStream {
+		return p.err()
+	}
+	return followLogs(ctx, opts, loc, reader, p, targets, offsets, wanted)
+}
+
+// followLogs follows every target (and, with no id, the files of workers
+// that appear later) until ctx ends.
+func followLogs(ctx context.Context, opts *logsOptions, loc logLocation, reader logs.Reader, p *logPrinter,
+	targets []logs.File, offsets []logs.Offset, wanted func(logs.File) bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// One inotify instance for every file, so new lines show at once (and
+	// a burst that rotates a file many times is read while it happens);
+	// without it the followers poll.
+	if w, err := logs.NewWatcher(); err == nil {
+		defer w.Close()
+		reader.Watcher = w
+	}
+	var wg sync.WaitGroup
+	var once sync.Once
+	var failed error
+	following := map[string]bool{}
+	start := func(t logs.File, from logs.Offset) {
+		following[t.Path] = true
+		wg.Go(func() {
+			err := reader.Follow(ctx, t.Path, from, func(l logs.Line) { p.print(t, l, opts.Now()) })
+			if err != nil && ctx.Err() == nil {
+				once.Do(func() { failed = err })
+				cancel()
+			}
+		})
+	}
+	for i, t := range targets {
+		start(t, offsets[i])
+	}
+	if opts.ID == nil {
+		tick := time.NewTicker(opts.Rescan)
+		defer tick.Stop()
+	rescan:
+		for {
+			select {
+			case <-ctx.Done():
+				break rescan
+			case <-tick.C:
+			}
+			files, err := logs.List(loc.Dir, loc.App)
+			if err != nil {
+				continue // a passing problem; the files already followed go on
+			}
+			for _, f := range files {
+				if wanted(f) && !following[f.Path] {
+					start(f, logs.Offset{}) // a new worker: all of it is new
+				}
+			}
+		}
+	}
+	<-ctx.Done()
+	wg.Wait()
+	if failed != nil {
+		return failed
+	}
+	return p.err() // Ctrl-C is the normal end
+}
+
+func containsID(files []logs.File, id int) bool {
+	for _, f := range files {
+		if f.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// logLineJSON is the --json shape of a line; keep it stable.
+type logLineJSON struct {
+	Worker int        `json:"worker"`
+	Stream string     `json:"stream"`
+	Time   *time.Time `json:"time"`
+	Line   string     `json:"line"`
+}
+
+// logPrinter prints lines from several followers, one whole line at a time.
+type logPrinter struct {
+	mu        sync.Mutex
+	io        *IOStreams
+	json      *json.Encoder
+	timestamp bool
+	layout    string
+	width     int
+	color     bool
+	werr      error
+}
+
+func newLogPrinter(opts *logsOptions, loc logLocation, targets []logs.File) *logPrinter {
+	p := &logPrinter{io: opts.IO, timestamp: opts.Timestamp, layout: loc.DateFormat, color: opts.IO.Color()}
+	if p.layout == "" {
+		p.layout = logs.DefaultDateFormat
+	}
+	if opts.JSON {
+		p.json = json.NewEncoder(opts.IO.Out)
+		p.json.SetEscapeHTML(false)
+	}
+	// PM2 pads "<id>|<app>" to one width: "0|frutos  | line".
+	p.width = len(loc.App) + 3
+	for _, t := range targets {
+		p.width = max(p.width, len(strconv.Itoa(t.ID))+1+len(t.App)+1)
+	}
+	return p
+}
+
+// print prints one line of t. readAt is when it was read live (zero for past
+// lines); it stands for the line's time when the file has none.
+func (p *logPrinter) print(t logs.File, l logs.Line, readAt time.Time) {
+	at := l.Time
+	if at.IsZero() {
+		at = readAt
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.werr != nil {
+		return
+	}
+	if p.json != nil {
+		j := logLineJSON{Worker: t.ID, Stream: string(t.Stream), Line: l.Text}
+		if !at.IsZero() {
+			j.Time = &at
+		}
+		p.werr = p.json.Encode(j)
+		return
+	}
+	var b strings.Builder
+	prefix := fmt.Sprintf("%-*s |", p.width, strconv.Itoa(t.ID)+"|"+t.App)
+	if p.color {
+		code := "32" // green out, red err, as PM2
+		if t.Stream == logs.Err {
+			code = "31"
+		}
+		prefix = "\x1b[" + code + "m" + prefix + "\x1b[0m"
+	}
+	b.WriteString(prefix)
+	b.WriteByte(' ')
+	if p.timestamp && !at.IsZero() {
+		b.WriteString(at.Format(p.layout))
+		b.WriteByte(' ')
+	}
+	b.WriteString(l.Text)
+	b.WriteByte('\n')
+	_, p.werr = p.io.Out.Write([]byte(b.String()))
+}
+
+func (p *logPrinter) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.werr != nil {
+		return fmt.Errorf("print logs: %w", p.werr)
+	}
+	return nil
+}
