@@ -182,6 +182,9 @@ func (w *Worker) guard(next http.Handler) http.Handler {
 				return
 			}
 		}
+		if r.Header.Get("Upgrade") != "" {
+			rw = newReleasingWriter(rw)
+		}
 		next.ServeHTTP(rw, r)
 	})
 }

@@ -62,15 +62,18 @@ type Redis struct {
 
 // Status is the answer to GET /v1/status.
 type Status struct {
-	App       string   `json:"app"`
-	Env       string   `json:"env"`
-	Host      string   `json:"host"`
-	Port      int      `json:"port"`
-	Instances int      `json:"instances"` // desired worker count
-	LogsDir   string   `json:"logs_dir"`
-	Daemon    Daemon   `json:"daemon"`
-	Redis     Redis    `json:"redis"`
-	Workers   []Worker `json:"workers"`
+	App       string `json:"app"`
+	Env       string `json:"env"`
+	Host      string `json:"host"`
+	Port      int    `json:"port"`
+	Instances int    `json:"instances"` // worker ids in the table (online or not)
+	LogsDir   string `json:"logs_dir"`
+	// LogTimestamps and LogDateFormat say how the log files' lines start.
+	LogTimestamps bool     `json:"log_timestamps"`
+	LogDateFormat string   `json:"log_date_format,omitempty"`
+	Daemon        Daemon   `json:"daemon"`
+	Redis         Redis    `json:"redis"`
+	Workers       []Worker `json:"workers"`
 }
 
 // StartRequest starts (or adopts the settings of) the app. Config is the

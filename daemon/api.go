@@ -103,7 +103,9 @@ func (d *Daemon) op(fn func(ctx context.Context, body []byte) (string, error)) h
 			failErr(w, badRequestf("read request: %v", err))
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Minute)
+		// An operation runs to its end even if the client goes away
+		// (Ctrl-C on frutos reload must not leave a reload half done).
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Minute)
 		defer cancel()
 		msg, err := fn(ctx, body)
 		if err != nil {

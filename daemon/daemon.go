@@ -327,6 +327,7 @@ func (d *Daemon) Status() control.Status {
 		}
 		st.Instances = len(st.Workers)
 		st.LogsDir = a.cfg.LogsDir()
+		st.LogTimestamps, st.LogDateFormat = a.cfg.Logs.Timestamps, a.cfg.Logs.DateFormat
 		st.Redis = a.rstat
 	}
 	return st

@@ -153,3 +153,12 @@ func (d *Daemon) enforceMemoryCeiling() {
 		}
 	}
 }
+
+// sampleMemory reads the process's RSS once.
+func (inst *instance) sampleMemory() {
+	if p, err := process.NewProcess(int32(inst.cmd.Process.Pid)); err == nil {
+		if mi, err := p.MemoryInfo(); err == nil {
+			inst.rss.Store(mi.RSS)
+		}
+	}
+}

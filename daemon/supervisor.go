@@ -284,6 +284,7 @@ func (s *Supervisor) waitReady(ctx context.Context, inst *instance) error {
 			inst.stats.Store(st)
 			inst.ready.Store(true)
 			inst.launching.Store(false)
+			inst.sampleMemory() // status shows it at once, not after the next sample
 			return nil
 		}
 		select {
