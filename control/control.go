@@ -116,8 +116,9 @@ type ReloadRequest struct {
 
 // Result is the answer of an operation: what it did, and the status after.
 type Result struct {
-	Message string `json:"message"`
-	Status  Status `json:"status"`
+	Message string   `json:"message"`
+	Files   []string `json:"files,omitempty"` // flush: the files emptied
+	Status  Status   `json:"status"`
 }
 
 // Error is the body of every non-2xx answer.

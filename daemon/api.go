@@ -70,13 +70,24 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/delete", d.op(func(ctx context.Context, _ []byte) (string, error) {
 		return d.Delete(ctx)
 	}))
-	mux.HandleFunc("POST /v1/flush", d.op(func(ctx context.Context, body []byte) (string, error) {
+	mux.HandleFunc("POST /v1/flush", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+		if err != nil {
+			failErr(w, badRequestf("read request: %v", err))
+			return
+		}
 		var t control.Target
 		if err := decode(body, &t); err != nil {
-			return "", err
+			failErr(w, err)
+			return
 		}
-		return d.Flush(t)
-	}))
+		files, err := d.Flush(t)
+		if err != nil {
+			failErr(w, err)
+			return
+		}
+		reply(w, control.Result{Message: fmt.Sprintf("emptied %d log files", len(files)), Files: files, Status: d.Status()})
+	})
 	mux.HandleFunc("POST /v1/save", d.op(func(ctx context.Context, _ []byte) (string, error) {
 		return d.Save()
 	}))

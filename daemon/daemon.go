@@ -333,23 +333,19 @@ func (d *Daemon) Status() control.Status {
 	return st
 }
 
-// Flush empties the log files of one worker or all.
-func (d *Daemon) Flush(t control.Target) (string, error) {
+// Flush empties the log files of one worker or all, and names them.
+func (d *Daemon) Flush(t control.Target) ([]string, error) {
 	d.mu.Lock()
 	files := d.logs
 	d.mu.Unlock()
 	if files == nil {
-		return "", notFoundf("no log files yet: the app has not been started")
+		return nil, notFoundf("no log files yet: the app has not been started")
 	}
 	var id *int
 	if !t.All {
 		id = &t.ID
 	}
-	emptied, err := files.Truncate(id)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("emptied %d log files", len(emptied)), nil
+	return files.Truncate(id)
 }
 
 // lazyLogs opens log files with the log settings of the running app.

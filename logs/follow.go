@@ -34,7 +34,7 @@ import (
 // A partial line waits for its newline (a file that is finished hands its
 // partial last line out as a line).
 func (r Reader) Follow(ctx context.Context, path string, from Offset, fn func(Line)) error {
-	fl := &follower{r: r, path: path, fn: fn, from: from, buf: make([]byte, 64<<10)}
+	fl := newFollower(r, path, from, fn)
 	defer fl.close()
 	var wake <-chan struct{} // nil: poll only
 	if !r.pollOnly {
@@ -80,6 +80,9 @@ func (r Reader) Follow(ctx context.Context, path string, from Offset, fn func(Li
 // keeps, to notice a file that was emptied and written again between polls.
 const fingerprintLen = 64
 
+// readChunk is how much a follower reads at a time.
+const readChunk = 64 << 10
+
 // lostLimit is how many times a follower looks for the new name of a file
 // that still has a name before it gives up and treats it as removed (a
 // hard link kept outside the rotation, say).
@@ -101,6 +104,10 @@ type follower struct {
 	buf     []byte
 	ahead   []pinned // the files after f, oldest first, held open
 	lost    int      // looks in which a rotated file could not be found under any name
+}
+
+func newFollower(r Reader, path string, from Offset, fn func(Line)) *follower {
+	return &follower{r: r, path: path, fn: fn, from: from, buf: make([]byte, fingerprintLen+readChunk)}
 }
 
 // pinned is a file held open so that its lines outlive its deletion.
@@ -128,9 +135,6 @@ func (fl *follower) close() {
 func (fl *follower) step() (bool, error) {
 	if fl.f == nil {
 		return fl.begin(), nil
-	}
-	if fl.truncated() {
-		fl.restart()
 	}
 	n, err := fl.drain()
 	if err != nil {
@@ -300,40 +304,36 @@ func (fl *follower) seekEnd() {
 	// else: one partial line so far; read it from the start when it ends.
 }
 
-// truncated reports whether f no longer holds, just before pos, the bytes
-// read there: it was emptied (and maybe written again) in place.
-func (fl *follower) truncated() bool {
-	if fl.pos == 0 {
-		return false
-	}
-	k := len(fl.last)
-	if k == 0 {
-		fi, err := fl.f.Stat()
-		return err == nil && fi.Size() < fl.pos
-	}
-	b := fl.buf[:k]
-	n, _ := fl.f.ReadAt(b, fl.pos-int64(k))
-	return n < k || !bytes.Equal(b, fl.last)
-}
-
 // drain reads f from pos towards its end (a bounded amount, so the caller
-// can check its context) and hands out the complete lines.
+// can check its context) and hands out the complete lines. Each read starts
+// with the bytes already read just before pos: if they changed, the file was
+// emptied in place (and maybe written again) since, and reading starts over
+// at 0. Checking in the same read as the new bytes leaves no moment for an
+// emptying to slip in between. It returns how much progress it made.
 func (fl *follower) drain() (int, error) {
 	total := 0
 	for range 16 {
-		n, err := fl.f.ReadAt(fl.buf, fl.pos)
-		if n > 0 {
-			data := fl.buf[:n]
-			fl.remember(data)
-			fl.pos += int64(n)
-			total += n
-			fl.consume(data)
+		k := len(fl.last)
+		buf := fl.buf[:k+readChunk]
+		n, err := fl.f.ReadAt(buf, fl.pos-int64(k))
+		if err != nil && !errors.Is(err, io.EOF) {
+			return total, fmt.Errorf("follow log %s: %w", fl.path, err)
 		}
-		if errors.Is(err, io.EOF) {
+		if n < k || !bytes.Equal(buf[:k], fl.last) {
+			fl.restart() // emptied in place
+			total++
+			continue
+		}
+		data := buf[k:n]
+		if len(data) == 0 {
 			return total, nil
 		}
-		if err != nil {
-			return total, fmt.Errorf("follow log %s: %w", fl.path, err)
+		fl.remember(data)
+		fl.pos += int64(len(data))
+		total += len(data)
+		fl.consume(data)
+		if n < len(buf) {
+			return total, nil // at the end
 		}
 	}
 	return total, nil

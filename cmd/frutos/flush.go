@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/logs"
 )
 
@@ -26,8 +28,23 @@ func newCmdFlush(f *Factory, runF func(*flushOptions) error) *cobra.Command {
 	locate := locateLogs(f)
 	opts := &flushOptions{
 		IO: f.IO,
-		Flush: func(_ context.Context, id *int) ([]string, error) {
-			return flushLogFiles(locate, id)
+		// The daemon owns the writers: it empties the files in place. With
+		// no daemon (or no app), the files are emptied directly.
+		Flush: func(ctx context.Context, id *int) ([]string, error) {
+			t := control.Target{All: id == nil}
+			if id != nil {
+				t.ID = *id
+			}
+			var res control.Result
+			err := f.Daemon().Do(ctx, "POST", "/v1/flush", t, &res)
+			var ce *control.Error
+			switch {
+			case err == nil:
+				return res.Files, nil
+			case errors.Is(err, control.ErrNotRunning), errors.As(err, &ce) && ce.Code == "not_found":
+				return flushLogFiles(locate, id)
+			}
+			return nil, daemonError(err)
 		},
 	}
 	cmd := &cobra.Command{

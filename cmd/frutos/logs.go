@@ -28,6 +28,13 @@ type logLocation struct {
 // locateLogs finds the log files from the configuration.
 func locateLogs(f *Factory) func() (logLocation, error) {
 	return func() (logLocation, error) {
+		// the running daemon knows where its workers write
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := f.Daemon().Status(ctx)
+		cancel()
+		if err == nil && st.LogsDir != "" {
+			return logLocation{Dir: st.LogsDir, App: st.App, DateFormat: st.LogDateFormat}, nil
+		}
 		cfg, err := f.Config(configs.Flags{})
 		if err != nil {
 			return logLocation{}, err

@@ -4,8 +4,11 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/frutos/frutos/redisctl"
 )
@@ -27,6 +30,10 @@ func run(args []string, streams *IOStreams, getenv func(string) string) int {
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
-	err := root.Execute()
+	// Ctrl-C (or SIGTERM) cancels the command's context: following
+	// commands (logs) end cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
 	return reportError(streams, err)
 }
