@@ -214,12 +214,10 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 	}
 	sl.gen++
 	inst := &instance{id: sl.id, gen: sl.gen, done: make(chan struct{})}
-	inst.launching.Store(true)
-	sl.cur = inst
-	sl.status = control.StatusLaunching
 	out, errw := sl.out, sl.err
 	s.mu.Unlock()
 
+	inst.launching.Store(true)
 	inst.tag = fmt.Sprintf("w%dg%d", inst.id, inst.gen)
 	inst.sock = filepath.Join(s.runDir, inst.tag+".sock")
 	inst.handoff = filepath.Join(s.runDir, inst.tag+".handoff")
@@ -247,6 +245,13 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 	}
 	inst.cmd = cmd
 	inst.started = time.Now()
+
+	// Published complete: status readers see it from here on, and its
+	// watcher (below) finds it as the slot's current process.
+	s.mu.Lock()
+	sl.cur = inst
+	sl.status = control.StatusLaunching
+	s.mu.Unlock()
 	s.router.add(inst)
 	s.log.Info("worker started", "worker", inst.id, "worker_pid", cmd.Process.Pid, "generation", inst.gen)
 	s.wg.Add(1)
@@ -254,11 +259,11 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 		defer s.wg.Done()
 		inst.exitErr = cmd.Wait()
 		s.router.remove(inst)
-		close(inst.done)
 		_ = os.Remove(inst.sock)
 		_ = os.Remove(inst.handoff)
 		inst.closeSender()
-		s.onExit(sl, inst)
+		s.onExit(sl, inst) // the slot forgets it before anyone waiting on done looks again
+		close(inst.done)
 	}()
 	return inst, nil
 }
