@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/frutos
 
-.PHONY: build run test deps bench lint fuzz clean
+.PHONY: build run test deps bench sidebyside lint fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/frutos
@@ -30,6 +30,12 @@ deps:
 # Benchmarks (numbers for the README; never asserted in tests).
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./cluster/... ./internal/...
+
+# The side-by-side with the Node original under PM2 (writes bench/RESULTS.md;
+# a few minutes). Run it on an otherwise idle machine.
+sidebyside: deps
+	@[ -d bench/node/node_modules ] || npm ci --prefix bench/node --no-audit --no-fund --loglevel=error
+	$(GO) run ./bench/cmd/sidebyside
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

@@ -48,6 +48,10 @@ type Config struct {
 	Broadcast bool
 	// Transport is sioclient.Websocket or sioclient.Polling.
 	Transport string
+	// KeepAlive makes polling clients reuse their HTTP connections, as
+	// browsers do; by default each request has its own, as socket.io-client
+	// in Node.
+	KeepAlive bool
 	// Users is the range of user ids; connection g is user
 	// Users.First + g mod Users.Count.
 	Users UserRange
@@ -119,6 +123,18 @@ type Emitter interface {
 	EmitTo(ctx context.Context, room, event string, arg any) error
 	// EmitAll sends event with one argument to every client.
 	EmitAll(ctx context.Context, event string, arg any) error
+}
+
+// Targeted is one emit of a batch: its room and its one argument.
+type Targeted struct {
+	Room string
+	Arg  any
+}
+
+// BatchEmitter is an Emitter that publishes several targeted emits in one
+// round trip; the load tool uses it when the emitter has it.
+type BatchEmitter interface {
+	EmitToBatch(ctx context.Context, event string, emits []Targeted) error
 }
 
 // withDefaults fills what was left zero and checks the rest.

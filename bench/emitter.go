@@ -15,10 +15,31 @@ func RedisEmitter(client redis.UniversalClient, key, namespace string) Emitter {
 	if namespace == "" {
 		namespace = "/"
 	}
-	return redisEmitter{em: redisadapter.NewEmitter(client, key).Of(namespace)}
+	return redisEmitter{client: client, em: redisadapter.NewEmitter(client, key).Of(namespace)}
 }
 
-type redisEmitter struct{ em redisadapter.Emitter }
+type redisEmitter struct {
+	client redis.UniversalClient
+	em     redisadapter.Emitter
+}
+
+// EmitToBatch publishes every emit in one pipeline: one round trip for
+// the batch, so the load tool spends its CPU on the load, not on
+// syscalls.
+func (e redisEmitter) EmitToBatch(ctx context.Context, event string, emits []Targeted) error {
+	_, err := e.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, t := range emits {
+			em := e.em.To(t.Room)
+			payload, err := em.Encode(event, t.Arg)
+			if err != nil {
+				return err
+			}
+			p.Publish(ctx, em.Channel(), payload)
+		}
+		return nil
+	})
+	return err
+}
 
 func (e redisEmitter) EmitTo(ctx context.Context, room, event string, arg any) error {
 	_, err := e.em.To(room).Emit(ctx, event, arg)

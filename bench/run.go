@@ -207,7 +207,7 @@ func (r *runner) dial(ctx context.Context, v *vconn) {
 		return
 	}
 	opts := sioclient.Options{
-		URL: r.cfg.URL, Namespace: r.cfg.Namespace, Transport: r.cfg.Transport, RawArgs: true,
+		URL: r.cfg.URL, Namespace: r.cfg.Namespace, Transport: r.cfg.Transport, KeepAlive: r.cfg.KeepAlive, RawArgs: true,
 		Auth:    map[string]any{"token": token},
 		OnEvent: v.onEvent,
 		OnClose: v.onClose,
@@ -347,15 +347,17 @@ func (v *vconn) onEvent(e sioclient.Event) {
 	}
 }
 
-// parsePayload reads the first argument of a bench event.
+// parsePayload reads the first argument of a bench event: a flat object,
+// so the raw JSON up to the first '}' is all of it.
 func parsePayload(e sioclient.Event) (payload, bool) {
 	var p payload
 	switch {
 	case e.Raw != "":
-		if len(e.Raw) < 2 || e.Raw[0] != '[' {
+		end := strings.IndexByte(e.Raw, '}')
+		if len(e.Raw) < 2 || e.Raw[0] != '[' || end < 0 {
 			return p, false
 		}
-		if err := json.NewDecoder(strings.NewReader(e.Raw[1:])).Decode(&p); err != nil {
+		if err := json.Unmarshal([]byte(e.Raw[1:end+1]), &p); err != nil {
 			return p, false
 		}
 	case len(e.Args) > 0:
@@ -406,15 +408,16 @@ func (r *runner) waitBroadcast(ctx context.Context, at int64) {
 }
 
 // emit sends targeted emits at this shard's share of EmitRate until ctx
-// ends: a pacer hands out tickets, Emitters goroutines publish.
+// ends: a pacer hands out batches of the emits due every millisecond,
+// Emitters goroutines publish them.
 func (r *runner) emit(ctx context.Context) {
 	rate := r.cfg.EmitRate / float64(r.cfg.Shards)
-	tickets := make(chan struct{}, r.cfg.Emitters*2)
+	batches := make(chan int, r.cfg.Emitters*2)
 	var wg sync.WaitGroup
 	for range r.cfg.Emitters {
 		wg.Go(func() {
-			for range tickets {
-				r.emitOne(ctx)
+			for n := range batches {
+				r.emitBatch(ctx, n)
 			}
 		})
 	}
@@ -423,7 +426,7 @@ func (r *runner) emit(ctx context.Context) {
 	tick := time.NewTicker(time.Millisecond)
 	defer func() {
 		tick.Stop()
-		close(tickets)
+		close(batches)
 		wg.Wait()
 	}()
 	for {
@@ -432,74 +435,122 @@ func (r *runner) emit(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		due := int64(time.Since(start).Seconds() * rate)
-		for ; issued < due; issued++ {
+		due := int64(time.Since(start).Seconds()*rate) - issued
+		for due > 0 {
+			n := min(due, maxBatch)
 			select {
-			case tickets <- struct{}{}:
+			case batches <- int(n):
 			case <-ctx.Done():
 				return
 			}
+			issued += n
+			due -= n
 		}
 	}
 }
 
-// emitOne picks a connected user, registers the sequence on each of the
-// user's live connections, then publishes: the expectation exists before
-// any delivery can.
-func (r *runner) emitOne(ctx context.Context) {
+// maxBatch bounds the emits published in one round trip.
+const maxBatch = 64
+
+// planned is one emit of a batch: its sequence, user and the connections
+// that expect it.
+type planned struct {
+	q       uint64
+	user    string
+	targets []*vconn
+}
+
+// emitBatch publishes n emits: for each, it picks a connected user and
+// registers the sequence on each of the user's live connections, then
+// publishes them all; the expectation exists before any delivery can.
+func (r *runner) emitBatch(ctx context.Context, n int) {
 	if ctx.Err() != nil {
 		return
 	}
-	q := r.seq.Add(1)
-	var targets []*vconn
-	var user string
+	plan := make([]planned, 0, n)
+	for range n {
+		if p, ok := r.register(); ok {
+			plan = append(plan, p)
+		}
+	}
+	if len(plan) == 0 {
+		return
+	}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	now := nowMicro()
+	var err error
+	if be, ok := r.cfg.Emitter.(BatchEmitter); ok && len(plan) > 1 {
+		batch := make([]Targeted, len(plan))
+		for i, p := range plan {
+			batch[i] = Targeted{Room: "user:" + p.user, Arg: map[string]any{"s": r.src, "q": p.q, "t": now}}
+		}
+		err = be.EmitToBatch(ectx, TargetedEvent, batch)
+	} else {
+		for _, p := range plan {
+			arg := map[string]any{"s": r.src, "q": p.q, "t": nowMicro()}
+			if err = r.cfg.Emitter.EmitTo(ectx, "user:"+p.user, TargetedEvent, arg); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		r.emitErrors.Add(1)
+		for _, p := range plan {
+			r.unregister(p)
+		}
+		return
+	}
+	for _, p := range plan {
+		r.sent.Add(1)
+		r.expected.Add(int64(len(p.targets)))
+	}
+}
+
+// register picks a connected user (a few tries) and records the next
+// sequence on each of its live connections.
+func (r *runner) register() (planned, bool) {
+	p := planned{q: r.seq.Add(1)}
 	for range 10 {
 		r.mu.Lock()
 		if len(r.live) == 0 {
 			r.mu.Unlock()
-			return
+			return p, false
 		}
-		user = r.live[rand.IntN(len(r.live))].user
-		same := r.byUser[user]
+		p.user = r.live[rand.IntN(len(r.live))].user
+		same := r.byUser[p.user]
 		r.mu.Unlock()
-		targets = targets[:0]
+		p.targets = p.targets[:0]
 		for _, v := range same {
 			v.mu.Lock()
 			if v.up {
 				if v.pending == nil {
 					v.pending = map[uint64]struct{}{}
 				}
-				v.pending[q] = struct{}{}
-				targets = append(targets, v)
+				v.pending[p.q] = struct{}{}
+				p.targets = append(p.targets, v)
 			}
 			v.mu.Unlock()
 		}
-		if len(targets) > 0 {
-			break
+		if len(p.targets) > 0 {
+			r.pending.Add(int64(len(p.targets)))
+			return p, true
 		}
 	}
-	if len(targets) == 0 {
-		return
-	}
-	r.pending.Add(int64(len(targets)))
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	err := r.cfg.Emitter.EmitTo(ectx, "user:"+user, TargetedEvent, map[string]any{"s": r.src, "q": q, "t": nowMicro()})
-	if err != nil {
-		r.emitErrors.Add(1)
-		for _, v := range targets {
-			v.mu.Lock()
-			_, still := v.pending[q]
-			delete(v.pending, q)
-			v.mu.Unlock()
-			if still {
-				r.pending.Add(-1)
-			}
+	return p, false
+}
+
+// unregister takes back the expectations of an emit that was not sent.
+func (r *runner) unregister(p planned) {
+	for _, v := range p.targets {
+		v.mu.Lock()
+		_, still := v.pending[p.q]
+		delete(v.pending, p.q)
+		v.mu.Unlock()
+		if still {
+			r.pending.Add(-1)
 		}
-		return
 	}
-	r.sent.Add(1)
-	r.expected.Add(int64(len(targets)))
 }
 
 // grace waits up to Grace for the deliveries still expected.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime"
 	"sort"
@@ -94,8 +95,9 @@ func (w *Worker) Stats() Stats {
 }
 
 // AdminHandler serves the private endpoints: GET /health (200 when ready,
-// 503 otherwise, with the stats as JSON), /stats (JSON) and /metrics
-// (Prometheus text format). Serve it on loopback or a unix socket only.
+// 503 otherwise, with the stats as JSON), /stats (JSON), /metrics
+// (Prometheus text format) and /debug/pprof/. Serve it on loopback or a
+// unix socket only.
 func (w *Worker) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(rw http.ResponseWriter, _ *http.Request) {
@@ -109,6 +111,10 @@ func (w *Worker) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /stats", func(rw http.ResponseWriter, _ *http.Request) {
 		writeJSON(rw, http.StatusOK, w.Stats())
 	})
+	// profiles, for operators chasing CPU or memory (private like the rest)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /metrics", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		writePrometheus(rw, w.Stats())

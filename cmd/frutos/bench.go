@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +37,7 @@ type benchOptions struct {
 	EmitRate       float64
 	Broadcast      bool
 	Transport      string
+	KeepAlive      bool
 	JSON           bool
 	RedisURL       string
 	Users          string
@@ -57,6 +59,9 @@ type benchOptions struct {
 	// stdin/stdout.
 	Shard string
 	RunID string
+	// CPUProfile writes the load process's CPU profile (hidden: for
+	// measuring the load tool itself).
+	CPUProfile string
 }
 
 func newCmdBench(f *Factory, runF func(*benchOptions) error) *cobra.Command {
@@ -107,6 +112,7 @@ The run stops by itself after --duration (plus --grace for deliveries in flight)
 	fl.Float64VarP(&opts.EmitRate, "emit-rate", "e", 0, "targeted emits per second through Redis (0: none)")
 	fl.BoolVar(&opts.Broadcast, "broadcast", true, "send one event to all after the ramp and time its fan-out (needs Redis)")
 	fl.StringVarP(&opts.Transport, "transport", "t", sioclient.Websocket, "websocket or polling (long-polling for the whole session, no upgrade)")
+	fl.BoolVar(&opts.KeepAlive, "keep-alive", false, "polling: reuse HTTP connections as browsers do (default: one per request, as socket.io-client in Node)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the report as JSON on stdout (stable shape)")
 	fl.StringVar(&opts.RedisURL, "redis", "", "Redis URL for the emits (default: REDIS_URL, then the configuration)")
 	fl.StringVarP(&opts.Users, "users", "u", "", "user ids: a range like 1-5000 or a count (default 1-N: one connection per user)")
@@ -119,6 +125,8 @@ The run stops by itself after --duration (plus --grace for deliveries in flight)
 	fl.DurationVar(&opts.Grace, "grace", 3*time.Second, "after the duration, how long deliveries in flight may still arrive")
 	fl.StringVar(&opts.Shard, "shard", "", "run as load process i/k of another bench (internal)")
 	fl.StringVar(&opts.RunID, "run-id", "", "run id (internal)")
+	fl.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of this load process (internal)")
+	_ = fl.MarkHidden("cpuprofile")
 	_ = fl.MarkHidden("shard")
 	_ = fl.MarkHidden("run-id")
 	return cmd
@@ -131,7 +139,7 @@ func passThroughFlags(c *cobra.Command) []string {
 	var args []string
 	add := func(f *pflag.Flag) {
 		switch f.Name {
-		case "procs", "shard", "run-id", "json":
+		case "procs", "shard", "run-id", "json", "cpuprofile":
 			return
 		}
 		args = append(args, "--"+f.Name+"="+f.Value.String())
@@ -225,7 +233,7 @@ func (o *benchOptions) setup() (*benchSetup, error) {
 	role := o.Role
 	bc := bench.Config{
 		URL: url, Conns: o.Conns, Rate: o.Rate, Duration: o.Duration, EmitRate: o.EmitRate, Broadcast: o.Broadcast,
-		Transport: o.Transport, Users: users, Sources: sources, Namespace: o.Namespace,
+		Transport: o.Transport, KeepAlive: o.KeepAlive, Users: users, Sources: sources, Namespace: o.Namespace,
 		MaxInflight: o.MaxInflight, ConnectTimeout: o.ConnectTimeout, Grace: o.Grace, RunID: o.RunID,
 		Token: func(user string) (string, error) { return jwtauth.Mint(secret, user, role, ttl) },
 	}
@@ -268,6 +276,17 @@ func runBench(opts *benchOptions) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if opts.CPUProfile != "" {
+		f, err := os.Create(opts.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if opts.Shard != "" {
 		return serveShard(ctx, opts, s.cfg)
 	}

@@ -55,6 +55,12 @@ type Options struct {
 	// Transport is Websocket (the default) or Polling: Engine.IO
 	// long-polling for the whole session, never upgraded.
 	Transport string
+	// KeepAlive (polling only) reuses HTTP connections between requests,
+	// as a browser does. Without it every request has its own connection,
+	// as socket.io-client has in Node (xmlhttprequest-ssl, agent: false):
+	// behind a balancer that is not sticky, each request of a session may
+	// reach another process.
+	KeepAlive bool
 	// RawArgs leaves the arguments of incoming events undecoded, in
 	// Event.Raw: a load tool parses its own payload cheaper than into
 	// []any.

@@ -61,12 +61,16 @@ func startWorker(t *testing.T, tweak func(*configs.Config)) (*cluster.Worker, st
 
 func TestTransports(t *testing.T) {
 	w, url := startWorker(t, nil)
-	for _, tr := range []string{sioclient.Websocket, sioclient.Polling} {
-		t.Run(tr, func(t *testing.T) {
+	for _, tc := range []struct {
+		name, transport string
+		keepAlive       bool
+	}{{"websocket", sioclient.Websocket, false}, {"polling", sioclient.Polling, false}, {"polling keep-alive", sioclient.Polling, true}} {
+		tr := tc.transport
+		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			events := make(chan sioclient.Event, 10)
-			c, err := sioclient.Dial(ctx, sioclient.Options{URL: url, Transport: tr, Auth: map[string]any{"token": "7|student"},
+			c, err := sioclient.Dial(ctx, sioclient.Options{URL: url, Transport: tr, KeepAlive: tc.keepAlive, Auth: map[string]any{"token": "7|student"},
 				OnEvent: func(e sioclient.Event) { events <- e }})
 			if err != nil {
 				t.Fatal(err)

@@ -93,7 +93,7 @@ func (w *wsTransport) name() string { return Websocket }
 // pollingTransport is an Engine.IO long-polling session: GETs bring the
 // server's packets, POSTs carry ours. It has its own HTTP transport, so
 // its connections (and their local address) are its own, as a browser
-// tab's would be.
+// tab's would be; without Options.KeepAlive each request opens one.
 type pollingTransport struct {
 	base   string // the session URL, sid included once known
 	header http.Header
@@ -126,6 +126,7 @@ func dialPolling(ctx context.Context, u *url.URL, opts Options) (transport, erro
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     2 * time.Minute,
 		DisableCompression:  true,
+		DisableKeepAlives:   !opts.KeepAlive,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	tctx, cancel := context.WithCancel(context.Background())

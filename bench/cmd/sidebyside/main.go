@@ -73,7 +73,7 @@ func run() error {
 	keep := flag.Bool("keep", false, "keep the temporary directory (logs of every server)")
 	flag.Parse()
 
-	p := plan{instances: *instances, hold: *hold, holdRate: 2000, connects: 5000, emitConns: 5000,
+	p := plan{instances: *instances, hold: *hold, holdRate: 1000, connects: 5000, emitConns: 5000,
 		emitFor: 10 * time.Second, polling: 1000, big: *big, bigWorkers: 4}
 	for f := range strings.SplitSeq(*rates, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -124,7 +124,7 @@ func run() error {
 		if err := h.start(ctx, srv); err != nil {
 			return err
 		}
-		r := h.measure(ctx, srv, "large", "--conns", strconv.Itoa(p.big), "--rate", "5000", "--duration", "40s")
+		r := h.measure(ctx, srv, "large", "--conns", strconv.Itoa(p.big), "--rate", "5000", "--duration", "80s")
 		res.big = &r
 		srv.Stop()
 	}
@@ -262,27 +262,50 @@ func (h *harness) side(ctx context.Context, srv server, p plan) (*sideResult, er
 	}
 	defer srv.Stop()
 	sr := &sideResult{name: srv.Name(), workers: p.instances}
-	holdDur := time.Duration(float64(p.hold)/p.holdRate*float64(time.Second)) + 15*time.Second
+	holdDur := time.Duration(float64(p.hold)/p.holdRate*float64(time.Second)) + 20*time.Second
 	sr.hold = h.measure(ctx, srv, "hold", "--conns", strconv.Itoa(p.hold), "--rate", fmt.Sprint(p.holdRate),
 		"--duration", holdDur.String())
-	h.pause()
+	h.pause(ctx, srv)
 	sr.connect = h.measure(ctx, srv, "connect", "--conns", strconv.Itoa(p.connects), "--rate", "10000",
 		"--duration", "12s", "--broadcast=false")
 	for _, rate := range p.emitRates {
-		h.pause()
-		dur := p.emitFor + 4*time.Second // ramp 5,000 at 5,000/s, then emits
+		h.pause(ctx, srv)
+		// The ramp (5,000 at 2,000/s) and then the emits: a server that
+		// ramps slower gets a shorter emit phase, never a longer run.
+		dur := p.emitFor + time.Duration(float64(p.emitConns)/2000*float64(time.Second)) + 3*time.Second
 		sr.emits = append(sr.emits, h.measure(ctx, srv, fmt.Sprintf("emit %d/s", rate), "--conns", strconv.Itoa(p.emitConns),
-			"--rate", "5000", "--duration", dur.String(), "--emit-rate", strconv.Itoa(rate), "--broadcast=false"))
+			"--rate", "2000", "--duration", dur.String(), "--emit-rate", strconv.Itoa(rate), "--broadcast=false"))
 	}
-	h.pause()
+	h.pause(ctx, srv)
 	sr.polling = h.measure(ctx, srv, "polling", "--conns", strconv.Itoa(p.polling), "--rate", "500", "--duration", "8s",
 		"--transport", "polling", "--broadcast=false")
 	sr.cli = h.cliRoundTrip(ctx, srv)
 	return sr, nil
 }
 
-// pause lets the server finish closing the last run's connections.
-func (h *harness) pause() { time.Sleep(3 * time.Second) }
+// pause lets the server finish the last run: closing its connections and
+// any backlog of emits it had not delivered. It waits until the server's
+// processes are nearly idle (under 10% of a core for a second), at most a
+// minute, so a run never pays for the one before it.
+func (h *harness) pause(ctx context.Context, srv server) {
+	time.Sleep(2 * time.Second)
+	workers, master, err := srv.PIDs(ctx)
+	if err != nil {
+		return
+	}
+	pids := append(workers, master)
+	prev, quiet := sumCPU(pids), 0
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && quiet < 2; {
+		time.Sleep(500 * time.Millisecond)
+		cur := sumCPU(pids)
+		if cur-prev < 0.05 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		prev = cur
+	}
+}
 
 // runResult is one `frutos bench` run and what the server's processes did
 // meanwhile.

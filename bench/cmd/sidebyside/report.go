@@ -60,7 +60,9 @@ func (r *results) markdown() string {
 		r.started.UTC().Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Round(time.Second))
 	fmt.Fprintf(&b, "**Machine:** %d CPUs (%s), %.1f GiB RAM, Linux %s, open files %s. "+
 		"**Software:** %s, Node %s, Redis %s; socket.io %s, @socket.io/redis-adapter %s, PM2 %s (cluster mode). "+
-		"Load tool (`frutos bench`), Redis, and both servers share this machine.\n\n",
+		"Load tool (`frutos bench`), Redis, and both servers share this machine; so may other work: "+
+		"the load average at the start of each run is in the last table, and latencies are only comparable between runs "+
+		"made under a similar load.\n\n",
 		m.CPUs, m.CPU, m.MemGiB, m.Kernel, m.NoFile, m.Go, m.Node, m.Redis, m.SIO, m.Adapter, m.PM2)
 
 	p := r.plan
@@ -124,6 +126,9 @@ func (r *results) rows() []row {
 			e := x.Report.Events
 			if e.Sent == 0 {
 				return txt("no emits sent: " + x.Error)
+			}
+			if e.Delivered == 0 {
+				return txt(fmt.Sprintf("none of %s delivered in time", num(e.Expected)))
 			}
 			return val(e.LatencyMS.P99, "p50 %s, p99 %s (%s/s sent, %s of %s delivered)", msText(e.LatencyMS.P50), msText(e.LatencyMS.P99),
 				num(int64(e.SendRate)), num(e.Delivered), num(e.Expected))
@@ -276,9 +281,13 @@ func runLine(x runResult) string {
 	if rep.Transport != "websocket" {
 		transport = " (" + rep.Transport + ")"
 	}
-	return fmt.Sprintf("| %s | %s%s | %.1f | %s / %s / %s | %s/s | %s / %s | %s | %s | %s | %s | %.1f KB | %s | %.1f s |\n",
+	rss := "-" // only a fresh server's first run measures memory per connection
+	if x.Scenario == "hold" || x.Scenario == "large" {
+		rss = fmt.Sprintf("%.1f KB", x.RSSPerConnKB)
+	}
+	return fmt.Sprintf("| %s | %s%s | %.1f | %s / %s / %s | %s/s | %s / %s | %s | %s | %s | %s | %s | %s | %.1f s |\n",
 		x.Server, x.Scenario, transport, x.LoadAvg, num(c.HeldAtEnd), num(c.Failed), num(c.Dropped), num(int64(c.ConnectRate)),
-		msText(c.ConnectMS.P50), msText(c.ConnectMS.P99), emits, deliv, lat, bc, x.RSSPerConnKB, cpu, x.ToolCPUSec)
+		msText(c.ConnectMS.P50), msText(c.ConnectMS.P99), emits, deliv, lat, bc, rss, cpu, x.ToolCPUSec)
 }
 
 func msText(v float64) string {
