@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
@@ -53,12 +52,11 @@ func (n *nspAdapter) handoverSub() subscription {
 // RestoreSession restores a session this server kept, or else asks the
 // other frutos servers for it (the client may come from one that drains).
 func (n *nspAdapter) RestoreSession(pid socket.PrivateSessionId, offset string) (*socket.Session, error) {
-	s, err := n.Adapter.RestoreSession(pid, offset)
-	if s != nil {
-		n.claim(pid)
+	if n.store == nil {
+		return nil, nil
 	}
-	if s != nil || err != nil || !n.recovery {
-		return s, err
+	if s := n.store.restore(pid, offset); s != nil {
+		return s, nil
 	}
 	return n.restoreFromPeer(pid, offset)
 }
@@ -156,7 +154,7 @@ func (n *nspAdapter) onHandover(payload []byte) error {
 func (n *nspAdapter) answerHandover(to, id string, pid socket.PrivateSessionId, offset string) error {
 	answer := map[string]any{"t": "session", "uid": n.uid, "to": to, "id": id, "found": false}
 	if pid != "" && n.recovery {
-		if s, _ := n.Adapter.RestoreSession(pid, offset); s != nil && s.SessionToPersist != nil {
+		if s := n.store.restore(pid, offset); s != nil && s.SessionToPersist != nil {
 			rooms := []string{}
 			if s.Rooms != nil {
 				rooms = roomStrings(s.Rooms.Keys())
@@ -171,7 +169,6 @@ func (n *nspAdapter) answerHandover(to, id string, pid socket.PrivateSessionId, 
 			answer["rooms"] = rooms
 			answer["data"] = s.Data
 			answer["missed"] = missed
-			n.claim(pid)
 		}
 	}
 	payload, err := encodeHandover(answer)
@@ -204,25 +201,13 @@ func sessionFrom(m map[string]any) (*socket.Session, error) {
 	}, nil
 }
 
-// claim forgets a session that was restored, here or elsewhere.
-func (n *nspAdapter) claim(pid socket.PrivateSessionId) {
-	n.roomMu.Lock()
-	defer n.roomMu.Unlock()
-	delete(n.awaySessions, pid)
-}
-
 // awaySessionCount is how many disconnected sessions may still be
 // restored from this server.
 func (n *nspAdapter) awaySessionCount() int {
-	now := time.Now()
-	n.roomMu.Lock()
-	defer n.roomMu.Unlock()
-	for pid, until := range n.awaySessions {
-		if now.After(until) {
-			delete(n.awaySessions, pid)
-		}
+	if n.store == nil {
+		return 0
 	}
-	return len(n.awaySessions)
+	return n.store.awayCount()
 }
 
 // AwaySessions is the number of disconnected sessions this server keeps
@@ -399,20 +384,14 @@ func (n *nspAdapter) bufferBroadcast(m message) {
 // broadcasts meant for the session being restored, and returns them (with
 // this server's offsets) to be sent after the old server's missed events.
 func (n *nspAdapter) keepForSession(s *socket.Session, b *handoverBuffer) []any {
-	if b == nil || s.Rooms == nil {
+	if b == nil || s.Rooms == nil || n.store == nil {
 		return nil
 	}
-	own := types.NewSet(socket.Room(s.Sid))
 	var out []any
 	for _, p := range b.packets {
-		if !targets(s.Rooms, p.target) {
-			continue
+		if targets(s.Rooms, p.target) {
+			out = append(out, n.store.keepOnly(s.Sid, p.data))
 		}
-		pkt := &parser.Packet{Type: parser.EVENT, Nsp: n.name, Data: p.data}
-		// to the session's own room, where nobody is yet: stored with an
-		// offset, delivered to no one
-		n.Adapter.Broadcast(pkt, &socket.BroadcastOptions{Rooms: own, Except: types.NewSet[socket.Room](), Flags: &socket.BroadcastFlags{}})
-		out = append(out, pkt.Data)
 	}
 	return out
 }

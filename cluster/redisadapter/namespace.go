@@ -47,40 +47,39 @@ type nspAdapter struct {
 
 	// Session handover (handover.go): the channel, the requests waiting
 	// for an answer, and the sessions kept for clients that may come back.
-	handover     string
-	handovers    handoverWaiters
-	awaySessions map[socket.PrivateSessionId]time.Time
-	joining      map[socket.SocketId]*pendingJoins
-	buffers      map[string]*handoverBuffer // by handover request id
-	buffering    atomic.Int32               // len(buffers), read without the lock
+	handover  string
+	handovers handoverWaiters
+	store     *sessionStore // connection state recovery, nil when off
+	joining   map[socket.SocketId]*pendingJoins
+	buffers   map[string]*handoverBuffer // by handover request id
+	buffering atomic.Int32               // len(buffers), read without the lock
 }
 
 func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 	csr := nsp.Server().Opts().ConnectionStateRecovery()
-	var inner socket.Adapter
-	if csr != nil {
-		inner = socket.MakeSessionAwareAdapter()
-	} else {
-		inner = socket.MakeAdapter()
-	}
+	// Recovery is this adapter's (sessions.go), not the library's
+	// session-aware adapter, which keeps every event for everyone.
+	inner := socket.MakeAdapter()
 	n := &nspAdapter{
-		Adapter:      inner,
-		bus:          bus,
-		nsp:          nsp,
-		name:         nsp.Name(),
-		uid:          bus.newUID(),
-		away:         map[socket.Room]time.Time{},
-		roomSubs:     map[socket.Room]subscription{},
-		timers:       map[*time.Timer]struct{}{},
-		handover:     handoverChannel(bus.opts.Key, nsp.Name()),
-		awaySessions: map[socket.PrivateSessionId]time.Time{},
-		joining:      map[socket.SocketId]*pendingJoins{},
-		buffers:      map[string]*handoverBuffer{},
+		Adapter:  inner,
+		bus:      bus,
+		nsp:      nsp,
+		name:     nsp.Name(),
+		uid:      bus.newUID(),
+		away:     map[socket.Room]time.Time{},
+		roomSubs: map[socket.Room]subscription{},
+		timers:   map[*time.Timer]struct{}{},
+		handover: handoverChannel(bus.opts.Key, nsp.Name()),
+		joining:  map[socket.SocketId]*pendingJoins{},
+		buffers:  map[string]*handoverBuffer{},
 	}
 	n.codec = bus.codecFor(n.name, n.uid)
 	if csr != nil {
 		n.recovery = true
 		n.awayFor = time.Duration(csr.MaxDisconnectionDuration()) * time.Millisecond
+		// a dead transport is noticed at most pingInterval + pingTimeout late
+		so := nsp.Server().Opts()
+		n.store = newSessionStore(n.uid, so.PingInterval()+so.PingTimeout()+5*time.Second, n.awayFor)
 	}
 	n.Prototype(n)
 	n.Construct(nsp)
@@ -153,6 +152,17 @@ func (n *nspAdapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOpti
 	if t := targetOf(opts); !t.Flags.Local {
 		if data, ok := packet.Data.([]any); ok {
 			n.sendOrLog(message{Kind: kindBroadcast, Data: data, Target: t})
+		}
+	}
+	n.deliver(packet, opts)
+}
+
+// deliver writes a broadcast to the local sockets it targets, keeping it
+// for recovery first (the offset joins its data, as in Node).
+func (n *nspAdapter) deliver(packet *parser.Packet, opts *socket.BroadcastOptions) {
+	if n.store != nil {
+		if t := targetOf(opts); storable(packet, t) {
+			n.store.record(packet, t)
 		}
 	}
 	n.Adapter.Broadcast(packet, opts)
@@ -272,10 +282,9 @@ func (n *nspAdapter) PersistSession(s *socket.SessionToPersist) {
 		for _, r := range s.Rooms.Keys() {
 			n.away[r] = until
 		}
-		n.awaySessions[s.Pid] = until
 		n.roomMu.Unlock()
+		n.store.persist(s)
 	}
-	n.Adapter.PersistSession(s)
 }
 
 // wanted reports whether a broadcast sent to exactly this room matters
@@ -391,7 +400,7 @@ func (n *nspAdapter) apply(m message) error {
 		if n.buffering.Load() > 0 {
 			n.bufferBroadcast(m)
 		}
-		n.Adapter.Broadcast(&parser.Packet{Type: parser.EVENT, Nsp: n.name, Data: m.Data}, optionsOf(m.Target))
+		n.deliver(&parser.Packet{Type: parser.EVENT, Nsp: n.name, Data: m.Data}, optionsOf(m.Target))
 	case kindSocketsJoin, kindSocketsLeave, kindDisconnectSockets:
 		return n.onRemoteSelect(m)
 	case kindFetchSockets:

@@ -1,0 +1,244 @@
+package redisadapter
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/zishang520/socket.io/parsers/socket/v3/parser"
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+)
+
+// sessionStore is connection state recovery's memory, kept smaller than
+// the library's session-aware adapter, which holds every event of the last
+// max_disconnection (2 minutes by default, plus a minute until its cleanup)
+// for everyone: at thousands of events per second, gigabytes.
+//
+// What a returning client needs is every event meant for it after the
+// last one it got (its offset). Two kinds of events qualify:
+//   - those written to its transport while the transport was already
+//     dead: at most pingInterval + pingTimeout before the server noticed,
+//     so a window of recent events, for everyone, of that length (recent);
+//   - those emitted after the server noticed (PersistSession), for as long
+//     as the session may come back: kept per session, and only the events
+//     whose rooms match (away).
+//
+// Offsets are this store's own: a prefix unique to the namespace adapter
+// and a counter. They are only compared with offsets of the same store.
+type sessionStore struct {
+	prefix    string
+	recentFor time.Duration // pingInterval + pingTimeout + margin
+	keep      time.Duration // max_disconnection
+
+	mu     sync.Mutex
+	seq    uint64
+	recent []storedPacket // oldest first
+	head   int            // recent[head:] is live
+	away   map[socket.PrivateSessionId]*awaySession
+	byRoom map[socket.Room]map[*awaySession]struct{} // away sessions by room, for record
+}
+
+// maxRecent and maxAwayPackets bound the store whatever the event rate: a
+// client whose events fell off comes back as a new session.
+const (
+	maxRecent      = 200_000
+	maxAwayPackets = 10_000
+)
+
+type storedPacket struct {
+	id     string
+	at     time.Time
+	data   []any // [event, ...args, offset]
+	target target
+}
+
+type awaySession struct {
+	session *socket.SessionToPersist
+	since   time.Time
+	until   time.Time
+	packets []storedPacket
+}
+
+func newSessionStore(prefix string, recentFor, keep time.Duration) *sessionStore {
+	return &sessionStore{prefix: prefix + "-", recentFor: recentFor, keep: keep,
+		away: map[socket.PrivateSessionId]*awaySession{}, byRoom: map[socket.Room]map[*awaySession]struct{}{}}
+}
+
+// storable reports whether a packet is kept for recovery: events without
+// ack (an ack cannot be restored elsewhere) that are not volatile.
+func storable(p *parser.Packet, t target) bool {
+	return p.Type == parser.EVENT && p.Id == nil && !t.Flags.Volatile
+}
+
+// record gives an event its offset (appended to its data, as Socket.IO
+// does) and keeps it.
+func (st *sessionStore) record(p *parser.Packet, t target) {
+	data, ok := p.Data.([]any)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.seq++
+	id := st.prefix + strconv.FormatUint(st.seq, 36)
+	data = append(data[:len(data):len(data)], id) // never write into the caller's array
+	p.Data = data
+	sp := storedPacket{id: id, at: now, data: data, target: t}
+	st.recent = append(st.recent, sp)
+	st.pruneLocked(now)
+	if st.seq%4096 == 0 {
+		for pid, a := range st.away {
+			if now.After(a.until) {
+				st.dropLocked(pid)
+			}
+		}
+	}
+	if len(st.away) == 0 {
+		return
+	}
+	keep := func(a *awaySession) {
+		if len(a.packets) < maxAwayPackets && now.Before(a.until) && targets(a.session.Rooms, t) {
+			a.packets = append(a.packets, sp)
+		}
+	}
+	if len(t.Rooms) == 0 { // to everyone: rare
+		for _, a := range st.away {
+			keep(a)
+		}
+		return
+	}
+	seen := map[*awaySession]bool{}
+	for _, r := range t.Rooms {
+		for a := range st.byRoom[socket.Room(r)] {
+			if !seen[a] {
+				seen[a] = true
+				keep(a)
+			}
+		}
+	}
+}
+
+// pruneLocked drops recent events older than the window, and the oldest
+// beyond maxRecent.
+func (st *sessionStore) pruneLocked(now time.Time) {
+	cut := now.Add(-st.recentFor)
+	for st.head < len(st.recent) && (st.recent[st.head].at.Before(cut) || len(st.recent)-st.head > maxRecent) {
+		st.recent[st.head] = storedPacket{}
+		st.head++
+	}
+	if st.head > 1024 && st.head > len(st.recent)/2 { // compact now and then
+		n := copy(st.recent, st.recent[st.head:])
+		clear(st.recent[n:])
+		st.recent = st.recent[:n]
+		st.head = 0
+	}
+}
+
+// persist keeps a disconnected session for max_disconnection.
+func (st *sessionStore) persist(s *socket.SessionToPersist) {
+	now := time.Now()
+	if s.Rooms == nil {
+		s.Rooms = types.NewSet[socket.Room]()
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.dropLocked(s.Pid)
+	a := &awaySession{session: s, since: now, until: now.Add(st.keep)}
+	st.away[s.Pid] = a
+	for _, r := range s.Rooms.Keys() {
+		m := st.byRoom[r]
+		if m == nil {
+			m = map[*awaySession]struct{}{}
+			st.byRoom[r] = m
+		}
+		m[a] = struct{}{}
+	}
+}
+
+// dropLocked forgets a session and its index entries.
+func (st *sessionStore) dropLocked(pid socket.PrivateSessionId) *awaySession {
+	a := st.away[pid]
+	if a == nil {
+		return nil
+	}
+	delete(st.away, pid)
+	for _, r := range a.session.Rooms.Keys() {
+		if m := st.byRoom[r]; m != nil {
+			delete(m, a)
+			if len(m) == 0 {
+				delete(st.byRoom, r)
+			}
+		}
+	}
+	return a
+}
+
+// restore returns the session of pid with the events it missed after
+// offset, and forgets it; nil when it is unknown or expired.
+func (st *sessionStore) restore(pid socket.PrivateSessionId, offset string) *socket.Session {
+	now := time.Now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	a := st.dropLocked(pid)
+	if a == nil {
+		return nil
+	}
+	if now.After(a.until) {
+		return nil
+	}
+	// Events before the disconnect that the client may not have got: the
+	// recent ones after its offset (all recent ones for it, when the offset
+	// is older than the window: it got none of them).
+	live := st.recent[st.head:]
+	from := 0
+	for i := len(live) - 1; i >= 0; i-- {
+		if live[i].id == offset {
+			from = i + 1
+			break
+		}
+	}
+	var missed []any
+	for _, p := range live[from:] {
+		if !p.at.Before(a.since) {
+			break // from here on, a.packets has them
+		}
+		if targets(a.session.Rooms, p.target) {
+			missed = append(missed, p.data)
+		}
+	}
+	for _, p := range a.packets {
+		missed = append(missed, p.data)
+	}
+	return &socket.Session{SessionToPersist: a.session, MissedPackets: missed}
+}
+
+// forget drops a session restored elsewhere.
+func (st *sessionStore) forget(pid socket.PrivateSessionId) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.dropLocked(pid)
+}
+
+// awayCount is the number of sessions that may still come back.
+func (st *sessionStore) awayCount() int {
+	now := time.Now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for pid, a := range st.away {
+		if now.After(a.until) {
+			st.dropLocked(pid)
+		}
+	}
+	return len(st.away)
+}
+
+// keepOnly records events for one restored socket without delivering
+// them (see keepForSession): they get offsets of this store.
+func (st *sessionStore) keepOnly(sid socket.SocketId, data []any) []any {
+	p := &parser.Packet{Type: parser.EVENT, Data: data}
+	st.record(p, target{Rooms: []string{string(sid)}})
+	d, _ := p.Data.([]any)
+	return d
+}
