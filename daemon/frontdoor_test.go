@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,7 +81,7 @@ func TestFrontDoorRoutesEverySession(t *testing.T) {
 	td.waitStatus(t, 15*time.Second, "4 online", allOnline(4))
 	url := fmt.Sprintf("http://127.0.0.1:%d", cfg.Port)
 	em := redisadapter.NewEmitter(redisClient(t, rs.URL()), "")
-	const perMode, events = 40, 10
+	perMode, events := loadClients(40), 10
 
 	for _, mode := range []struct {
 		name       string
@@ -174,7 +176,8 @@ func loadRun(t *testing.T, td *testDaemon, redisURL string, port, clients int, o
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(50 * time.Millisecond)
+		// about 800 events per second in all, every client every round
+		tick := time.NewTicker(max(50*time.Millisecond, time.Duration(clients)*1250*time.Microsecond))
 		defer tick.Stop()
 		for n := 0; ; n++ {
 			select {
@@ -217,7 +220,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	td.start(t, cfg)
 	before := td.waitStatus(t, 15*time.Second, "4 online", allOnline(4))
 
-	s, sent := loadRun(t, td, rs.URL(), cfg.Port, 40, func() {
+	clients := loadClients(40)
+	s, sent := loadRun(t, td, rs.URL(), cfg.Port, clients, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		if err := td.do(ctx, "/v1/reload", control.ReloadRequest{}, nil); err != nil {
@@ -231,8 +235,8 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 	}
 	lost := sent - s.Seq.Received + s.Seq.Duplicates
-	t.Logf("reload of 4 workers, 40 clients: sent %d, received %d, lost %d, duplicates %d, reconnections %v, recovered %d",
-		sent, s.Seq.Received, lost, s.Seq.Duplicates, s.Disconnects, s.Recovered)
+	t.Logf("reload of 4 workers, %d clients: sent %d, received %d, lost %d, duplicates %d, reconnections %v, recovered %d",
+		clients, sent, s.Seq.Received, lost, s.Seq.Duplicates, s.Disconnects, s.Recovered)
 	if len(s.ConnectErrors) != 0 {
 		t.Errorf("refused connection attempts during reload: %v", s.ConnectErrors)
 	}
@@ -240,8 +244,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	if reconnects := sum(s.Disconnects); lost*200 > sent || s.Recovered != reconnects {
 		t.Errorf("lost %d of %d events; %d of %d reconnections recovered their session", lost, sent, s.Recovered, reconnects)
 	}
-	if s.Connected != 40 {
-		t.Errorf("%d of 40 clients connected after the reload", s.Connected)
+	if s.Connected != clients {
+		t.Errorf("%d of %d clients connected after the reload", s.Connected, clients)
 	}
 }
 
@@ -254,23 +258,24 @@ func TestScaleUnderLoad(t *testing.T) {
 	cfg := testConfig(t, td.home, rs.URL(), 4)
 	td.start(t, cfg)
 	td.waitStatus(t, 15*time.Second, "4 online", allOnline(4))
-	s, sent := loadRun(t, td, rs.URL(), cfg.Port, 40, func() {
+	clients := loadClients(40)
+	s, sent := loadRun(t, td, rs.URL(), cfg.Port, clients, func() {
 		for _, n := range []int{2, 4} {
 			if err := td.do(context.Background(), "/v1/scale", control.ScaleRequest{Mode: "set", N: n}, nil); err != nil {
 				t.Fatalf("scale %d: %v", n, err)
 			}
 		}
 	})
-	t.Logf("scale 4->2->4, 40 clients: sent %d, received %d, lost %d, duplicates %d, reconnections %v, recovered %d",
-		sent, s.Seq.Received, sent-s.Seq.Received+s.Seq.Duplicates, s.Seq.Duplicates, s.Disconnects, s.Recovered)
+	t.Logf("scale 4->2->4, %d clients: sent %d, received %d, lost %d, duplicates %d, reconnections %v, recovered %d",
+		clients, sent, s.Seq.Received, sent-s.Seq.Received+s.Seq.Duplicates, s.Seq.Duplicates, s.Disconnects, s.Recovered)
 	if len(s.ConnectErrors) != 0 {
 		t.Errorf("refused connection attempts during scale: %v", s.ConnectErrors)
 	}
 	if lost, reconnects := sent-s.Seq.Received+s.Seq.Duplicates, sum(s.Disconnects); lost*200 > sent || s.Recovered != reconnects {
 		t.Errorf("lost %d of %d events; %d of %d reconnections recovered their session", lost, sent, s.Recovered, reconnects)
 	}
-	if s.Connected != 40 {
-		t.Errorf("%d of 40 clients connected after scaling", s.Connected)
+	if s.Connected != clients {
+		t.Errorf("%d of %d clients connected after scaling", s.Connected, clients)
 	}
 	td.waitStatus(t, 10*time.Second, "4 online", allOnline(4))
 }
@@ -281,4 +286,14 @@ func sum(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// loadClients is how many clients the front door tests run: a small
+// number in the suite, more for a measurement run
+// (FRUTOS_LOAD_CLIENTS=2000 go test -run 'Reload|Scale|FrontDoor' ./daemon/).
+func loadClients(def int) int {
+	if n, err := strconv.Atoi(os.Getenv("FRUTOS_LOAD_CLIENTS")); err == nil && n > 0 {
+		return n
+	}
+	return def
 }
