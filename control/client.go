@@ -25,7 +25,11 @@ type Client struct {
 
 // NewClient returns a client for the daemon of home. It dials nothing yet.
 func NewClient(home string) *Client {
-	sock := filepath.Join(home, SocketName)
+	return NewClientForSocket(filepath.Join(home, SocketName))
+}
+
+// NewClientForSocket returns a client for the control socket at sock.
+func NewClientForSocket(sock string) *Client {
 	return &Client{
 		socket: sock,
 		http: &http.Client{Transport: &http.Transport{

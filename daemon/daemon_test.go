@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -329,3 +330,37 @@ var (
 	_ = errors.New
 	_ sync.Mutex
 )
+
+// A process of another user is refused even when the socket's mode would
+// let it connect: the daemon checks the peer's credentials.
+func TestControlRefusesOtherUsers(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a process as another user")
+	}
+	td := startDaemon(t, nil)
+	sock := td.client.Socket()
+	// open the door as wide as it goes: mode and directories
+	if err := os.Chmod(sock, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for dir := filepath.Dir(sock); dir != "/" && dir != os.TempDir(); dir = filepath.Dir(dir) {
+		_ = os.Chmod(dir, 0o755)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "-test.run", "^$")
+	cmd.Env = append(os.Environ(), "FRUTOS_TEST_PEER_SOCKET="+sock)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper as uid 65534: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "uid 65534") || strings.Contains(string(out), "uid 65534: <nil>") {
+		t.Errorf("another user's control request was not refused: %s", out)
+	}
+	if err := td.client.Ping(context.Background()); err != nil {
+		t.Errorf("the owner is refused too: %v", err)
+	}
+}

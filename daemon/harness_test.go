@@ -21,6 +21,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// as a helper process (see TestControlRefusesOtherUsers): try the
+	// control socket and report what happened
+	if sock := os.Getenv("FRUTOS_TEST_PEER_SOCKET"); sock != "" {
+		err := control.NewClientForSocket(sock).Ping(context.Background())
+		fmt.Printf("uid %d: %v\n", os.Getuid(), err)
+		os.Exit(0)
+	}
 	code := m.Run()
 	frutosbin.Cleanup()
 	os.Exit(code)

@@ -89,7 +89,8 @@ func runWorker(opts *workerOptions) error {
 	if err != nil {
 		return err
 	}
-	log := newProcessLogger(opts.IO.Out, opts.IO.ErrOut).With("component", "worker", "worker", opts.ID, "pid", os.Getpid())
+	log := newProcessLogger(opts.IO.Out, opts.IO.ErrOut, logLevel(opts.Getenv("FRUTOS_LOG_LEVEL"))).
+		With("component", "worker", "worker", opts.ID, "pid", os.Getpid())
 	redisctl.QuietLibraryLogs(log)
 
 	secret, generated, err := jwtauth.ResolveSecret(cfg)
@@ -276,13 +277,23 @@ func untilEOF(parent context.Context, r io.Reader) context.Context {
 	return ctx
 }
 
-// newProcessLogger logs info and below to out and warnings and errors to
-// errOut, as text: the daemon files them as the worker's out and err logs.
-func newProcessLogger(out, errOut io.Writer) *slog.Logger {
+// newProcessLogger logs from level up to info to out and warnings and
+// errors to errOut, as text: the daemon files them as the worker's out and
+// err logs.
+func newProcessLogger(out, errOut io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(splitHandler{
-		low:  slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}),
+		low:  slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}),
 		high: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}),
 	})
+}
+
+// logLevel reads FRUTOS_LOG_LEVEL (debug, info, warn, error); info by default.
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
 }
 
 type splitHandler struct{ low, high slog.Handler }
