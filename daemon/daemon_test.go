@@ -346,11 +346,22 @@ func TestControlRefusesOtherUsers(t *testing.T) {
 	for dir := filepath.Dir(sock); dir != "/" && dir != os.TempDir(); dir = filepath.Dir(dir) {
 		_ = os.Chmod(dir, 0o755)
 	}
+	// this test binary, where the other user can run it
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(self, "-test.run", "^$")
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := shortTempDir(t)
+	_ = os.Chmod(dir, 0o755)
+	helper := filepath.Join(dir, "peer.test")
+	if err := os.WriteFile(helper, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(helper, "-test.run", "^$")
 	cmd.Env = append(os.Environ(), "FRUTOS_TEST_PEER_SOCKET="+sock)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
