@@ -92,7 +92,7 @@ func testConfig(t testing.TB, home, redisURL string, n int) *configs.Config {
 	cfg.Redis.URL = redisURL
 	cfg.Auth.Secret = secret
 	cfg.Instances = configs.Instances(n)
-	cfg.Restart.KillTimeout = configs.Duration(5 * time.Second)
+	cfg.Restart.KillTimeout = configs.Duration(10 * time.Second) // the default: drains need it under load
 	cfg.Restart.MinUptime = configs.Duration(2 * time.Second)
 	cfg.Restart.BackoffInitial = configs.Duration(50 * time.Millisecond)
 	cfg.Restart.BackoffMax = configs.Duration(400 * time.Millisecond)

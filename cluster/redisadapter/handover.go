@@ -35,7 +35,7 @@ import (
 // joinWait how long the receiving goroutine waits for it to join its rooms.
 const (
 	handoverWait = 2 * time.Second
-	joinWait     = 100 * time.Millisecond
+	joinWait     = 500 * time.Millisecond
 )
 
 func handoverChannel(key, nsp string) string { return key + "-frutos#" + nsp + "#" }
