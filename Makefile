@@ -37,6 +37,13 @@ sidebyside: deps
 	@[ -d bench/node/node_modules ] || npm ci --prefix bench/node --no-audit --no-fund --loglevel=error
 	$(GO) run ./bench/cmd/sidebyside
 
+# Fuzz the decoders of outside input (Redis messages from other servers and
+# emitters) for FUZZTIME each; crashers land in testdata/fuzz as regressions.
+FUZZTIME ?= 30s
+fuzz:
+	for t in FuzzDecodeMsgpack FuzzDecodeBroadcast FuzzDecodeRequest FuzzDecodeClusterMessage; do \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./cluster/redisadapter/ || exit 1; done
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
