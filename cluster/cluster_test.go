@@ -13,6 +13,7 @@ import (
 	"github.com/frutos/frutos/cluster/redisadapter"
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/sioclient"
+	"github.com/frutos/frutos/internal/testutil/eventlog"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 )
 
@@ -43,16 +44,16 @@ func TestEmitsReachUsersOnAnyWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	student.waitN(t, "evidencia_aprobada", 1, 5*time.Second)
-	student.waitN(t, "nueva_tarea", 1, 5*time.Second)
-	mentor.waitN(t, "nueva_evidencia", 1, 5*time.Second)
-	for _, r := range []*recorder{student, mentor, other} {
-		r.waitN(t, "sistema_mantenimiento", 1, 5*time.Second)
+	student.WaitN(t, "evidencia_aprobada", 1, 5*time.Second)
+	student.WaitN(t, "nueva_tarea", 1, 5*time.Second)
+	mentor.WaitN(t, "nueva_evidencia", 1, 5*time.Second)
+	for _, r := range []*eventlog.Recorder{student, mentor, other} {
+		r.WaitN(t, "sistema_mantenimiento", 1, 5*time.Second)
 	}
-	if n := len(student.named("nueva_evidencia")); n != 0 {
+	if n := len(student.Named("nueva_evidencia")); n != 0 {
 		t.Errorf("a student got %d mentor events", n)
 	}
-	if n := len(other.named("evidencia_aprobada")); n != 0 {
+	if n := len(other.Named("evidencia_aprobada")); n != 0 {
 		t.Errorf("user 43 got user 42's event")
 	}
 	if err := b.EmitToUser("42", "connect"); err == nil {
@@ -87,7 +88,7 @@ func TestClientEventsAllowList(t *testing.T) {
 	if st.ClientIn != 1 {
 		t.Errorf("handled = %d, want 1 (the ping)", st.ClientIn)
 	}
-	if got := len(victim.named("evidencia_aprobada")); got != 0 {
+	if got := len(victim.Named("evidencia_aprobada")); got != 0 {
 		t.Errorf("a client reached another user (%d events)", got)
 	}
 	if rooms, ok := w.IO().Sockets().Adapter().Rooms().Load("user:2"); !ok || rooms.Len() != 1 {
@@ -156,7 +157,7 @@ func TestMaxConnections(t *testing.T) {
 	if err := w.EmitToUser("1", "still-here"); err != nil {
 		t.Fatal(err)
 	}
-	r1.waitN(t, "still-here", 1, 5*time.Second)
+	r1.WaitN(t, "still-here", 1, 5*time.Second)
 	_ = c1
 }
 

@@ -129,7 +129,7 @@ func TestHostileClients(t *testing.T) {
 	if err := w.EmitToUser("1", "still-served"); err != nil {
 		t.Fatal(err)
 	}
-	good.waitN(t, "still-served", 1, 5*time.Second)
+	good.WaitN(t, "still-served", 1, 5*time.Second)
 
 	// everything the hostile clients held is released (the refused clients
 	// closed their sockets; the connect timeout reaps any left)

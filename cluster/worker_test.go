@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/frutos/frutos/cluster"
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/sioclient"
+	"github.com/frutos/frutos/internal/testutil/eventlog"
 )
 
 // testAuth accepts tokens "sub|role" (the real worker verifies JWTs; the
@@ -73,66 +73,19 @@ func serve(t testing.TB, h http.Handler) string {
 	return "http://" + l.Addr().String()
 }
 
-// recorder collects a Go client's events.
-type recorder struct {
-	mu     sync.Mutex
-	events []sioclient.Event
-	change chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{change: make(chan struct{}, 1)} }
-
-func (r *recorder) on(e sioclient.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-	select {
-	case r.change <- struct{}{}:
-	default:
-	}
-}
-
-func (r *recorder) named(name string) []sioclient.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []sioclient.Event
-	for _, e := range r.events {
-		if e.Name == name {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func (r *recorder) waitN(t testing.TB, name string, n int, within time.Duration) []sioclient.Event {
+func dial(t testing.TB, url, token string, header http.Header) (*sioclient.Client, *eventlog.Recorder, error) {
 	t.Helper()
-	deadline := time.NewTimer(within)
-	defer deadline.Stop()
-	for {
-		if got := r.named(name); len(got) >= n {
-			return got
-		}
-		select {
-		case <-r.change:
-		case <-deadline.C:
-			t.Fatalf("waited %v for %d %q events, got %d", within, n, name, len(r.named(name)))
-		}
-	}
-}
-
-func dial(t testing.TB, url, token string, header http.Header) (*sioclient.Client, *recorder, error) {
-	t.Helper()
-	rec := newRecorder()
+	rec := eventlog.New()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := sioclient.Dial(ctx, sioclient.Options{URL: url, Auth: map[string]any{"token": token}, Header: header, OnEvent: rec.on})
+	c, err := sioclient.Dial(ctx, sioclient.Options{URL: url, Auth: map[string]any{"token": token}, Header: header, OnEvent: rec.On})
 	if err == nil {
 		t.Cleanup(func() { _ = c.Close() })
 	}
 	return c, rec, err
 }
 
-func mustDial(t testing.TB, url, token string) (*sioclient.Client, *recorder) {
+func mustDial(t testing.TB, url, token string) (*sioclient.Client, *eventlog.Recorder) {
 	t.Helper()
 	c, rec, err := dial(t, url, token, nil)
 	if err != nil {
@@ -143,13 +96,7 @@ func mustDial(t testing.TB, url, token string) (*sioclient.Client, *recorder) {
 
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventlog.WaitFor(t, within, what, cond)
 }
 
 func httpGet(t testing.TB, url string) (int, string) {

@@ -15,6 +15,7 @@ import (
 	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/daemon"
 	"github.com/frutos/frutos/internal/jwtauth"
+	"github.com/frutos/frutos/internal/testutil/eventlog"
 	"github.com/frutos/frutos/internal/sioclient"
 	"github.com/frutos/frutos/internal/testutil/frutosbin"
 	"github.com/frutos/frutos/internal/testutil/redistest"
@@ -161,13 +162,7 @@ func allOnline(n int) func(control.Status) bool {
 
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventlog.WaitFor(t, within, what, cond)
 }
 
 func alive(pid int) bool {

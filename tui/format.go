@@ -8,8 +8,8 @@ import (
 	"github.com/charmbracelet/x/ansi"
 )
 
-// bytesText is a memory size the way `frutos status` prints it.
-func bytesText(b uint64) string {
+// FormatBytes is a memory size as frutos prints it (status, monit).
+func FormatBytes(b uint64) string {
 	switch {
 	case b >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
@@ -21,8 +21,8 @@ func bytesText(b uint64) string {
 	return fmt.Sprintf("%d B", b)
 }
 
-// durText is an uptime in at most two units: 45s, 12m05s, 3h07m, 2d04h.
-func durText(sec float64) string {
+// FormatDuration is an uptime in at most two units: 45s, 12m05s, 3h07m, 2d04h.
+func FormatDuration(sec float64) string {
 	d := time.Duration(sec * float64(time.Second)).Round(time.Second)
 	switch {
 	case d < time.Minute:

@@ -23,7 +23,7 @@ func (m Model) headerView(w int) []string {
 		}
 	}
 	st := m.status
-	d := fmt.Sprintf("daemon up %s", durText(st.Daemon.UptimeSec))
+	d := fmt.Sprintf("daemon up %s", FormatDuration(st.Daemon.UptimeSec))
 	pid := fmt.Sprintf("pid %d", st.Daemon.PID)
 	if st.App == "" {
 		return []string{
@@ -35,7 +35,7 @@ func (m Model) headerView(w int) []string {
 	if st.Env != "" {
 		app += " (" + st.Env + ")"
 	}
-	self := fmt.Sprintf("%s cpu, %s", cpuText(st.Daemon.CPU), bytesText(st.Daemon.Memory))
+	self := fmt.Sprintf("%s cpu, %s", cpuText(st.Daemon.CPU), FormatBytes(st.Daemon.Memory))
 	version := ""
 	if st.Daemon.Version != "" {
 		version = "frutos " + st.Daemon.Version
@@ -114,7 +114,7 @@ func (m Model) outageView(w int) []string {
 		"  Start it with `frutos start`, or `frutos resurrect` for the saved workers.")
 	if c.seen {
 		lines = append(lines, "", m.st.dim.Render(fmt.Sprintf("  Last seen %s ago: %s, %d connections.",
-			durText(c.now.Sub(c.lastOK).Seconds()), workerCount(m.table.workers), clusterConns(m.table.workers))))
+			FormatDuration(c.now.Sub(c.lastOK).Seconds()), workerCount(m.table.workers), clusterConns(m.table.workers))))
 	}
 	return append(lines, "")
 }

@@ -118,7 +118,7 @@ func chartView(width int, title [2]string, s [2]series, st styles) []string {
 		base, minSpan float64
 	}{
 		{"cpu", func(s series) []float64 { return s.cpu }, cpuText, 0, 10},
-		{"rss", func(s series) []float64 { return s.rss }, func(v float64) string { return bytesText(uint64(v)) }, -1, 4 << 20},
+		{"rss", func(s series) []float64 { return s.rss }, func(v float64) string { return FormatBytes(uint64(v)) }, -1, 4 << 20},
 		{"conns", func(s series) []float64 { return s.conns }, func(v float64) string { return strconv.Itoa(int(v)) }, -1, 10},
 	}
 	for _, r := range rows {

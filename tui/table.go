@@ -77,15 +77,15 @@ var columns = []column{
 		}
 		return fmt.Sprintf("%d/%d up", n, len(ws))
 	}},
-	{title: "UPTIME", width: 7, right: true, drop: 3, cell: func(w control.Worker) string { return orDash(w.PID > 0, durText(w.UptimeSec)) }},
+	{title: "UPTIME", width: 7, right: true, drop: 3, cell: func(w control.Worker) string { return orDash(w.PID > 0, FormatDuration(w.UptimeSec)) }},
 	{title: "↺", width: 4, right: true, drop: 2, cell: func(w control.Worker) string { return strconv.Itoa(w.Restarts) },
 		total: sumInt(func(w control.Worker) int { return w.Restarts })},
 	{title: "CPU", width: 6, right: true, cell: func(w control.Worker) string { return orDash(w.PID > 0, cpuText(w.CPU)) },
 		total: func(ws []control.Worker) string { return cpuText(clusterCPU(ws)) }},
 	{title: "RSS", width: 9, right: true, cell: func(w control.Worker) string {
-		return orDash(w.PID > 0 && w.Memory > 0, bytesText(w.Memory)) // 0: not measured yet
+		return orDash(w.PID > 0 && w.Memory > 0, FormatBytes(w.Memory)) // 0: not measured yet
 	},
-		total: func(ws []control.Worker) string { return bytesText(clusterRSS(ws)) }},
+		total: func(ws []control.Worker) string { return FormatBytes(clusterRSS(ws)) }},
 	{title: "CONNS", width: 6, right: true, cell: func(w control.Worker) string { return strconv.Itoa(w.Connections) },
 		total: sumInt(func(w control.Worker) int { return w.Connections })},
 	{title: "EV/S", width: 7, right: true, drop: 1, cell: func(w control.Worker) string { return rateText(w.EventsPerS) },

@@ -13,6 +13,7 @@ import (
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/internal/testutil/eventlog"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 )
 
@@ -38,36 +39,36 @@ func TestBroadcastAcrossServers(t *testing.T) {
 		b.IO.Local().Emit("local-only", "never remote")
 		b.IO.To("user:7").Emit("marker") // published after local-only: once it is in, local-only would be too
 
-		got := seven.waitN(t, "one-room", 1, 5*time.Second)[0]
+		got := seven.WaitN(t, "one-room", 1, 5*time.Second)[0]
 		if js := jsonOf(t, got.Args[0]); js != jsonOf(t, payload) {
 			t.Errorf("payload changed on the way: got %s want %s", js, jsonOf(t, payload))
 		}
-		seven.waitN(t, "two-rooms", 1, 5*time.Second)
-		eight.waitN(t, "two-rooms", 1, 5*time.Second)
-		seven.waitN(t, "except", 1, 5*time.Second)
-		nine.waitN(t, "except", 1, 5*time.Second)
-		for _, r := range []*recorder{seven, eight, nine} {
-			r.waitN(t, "everyone", 1, 5*time.Second)
+		seven.WaitN(t, "two-rooms", 1, 5*time.Second)
+		eight.WaitN(t, "two-rooms", 1, 5*time.Second)
+		seven.WaitN(t, "except", 1, 5*time.Second)
+		nine.WaitN(t, "except", 1, 5*time.Second)
+		for _, r := range []*eventlog.Recorder{seven, eight, nine} {
+			r.WaitN(t, "everyone", 1, 5*time.Second)
 		}
-		bin := seven.waitN(t, "binary", 1, 5*time.Second)[0]
+		bin := seven.WaitN(t, "binary", 1, 5*time.Second)[0]
 		if b, ok := bin.Args[0].([]byte); !ok || !bytes.Equal(b, []byte{0, 1, 2, 255}) {
 			t.Errorf("binary arrived as %T %v", bin.Args[0], bin.Args[0])
 		}
 		if m, ok := bin.Args[1].(map[string]any); !ok || !bytes.Equal(asBytes(m["inner"]), []byte("héllo")) {
 			t.Errorf("nested binary arrived as %v", bin.Args[1])
 		}
-		seven.waitN(t, "private", 1, 5*time.Second)
-		seven.waitN(t, "marker", 1, 5*time.Second)
-		if n := len(eight.named("except")); n != 0 {
+		seven.WaitN(t, "private", 1, 5*time.Second)
+		seven.WaitN(t, "marker", 1, 5*time.Second)
+		if n := len(eight.Named("except")); n != 0 {
 			t.Errorf("user:8 got %d events sent except to user:8", n)
 		}
-		if n := len(seven.named("local-only")); n != 0 {
+		if n := len(seven.Named("local-only")); n != 0 {
 			t.Errorf("a local broadcast crossed servers (%d)", n)
 		}
-		if n := len(nine.named("one-room")) + len(nine.named("two-rooms")) + len(eight.named("private")); n != 0 {
+		if n := len(nine.Named("one-room")) + len(nine.Named("two-rooms")) + len(eight.Named("private")); n != 0 {
 			t.Errorf("%d events reached sockets outside their rooms", n)
 		}
-		if n := len(nine.named("local-only")); n != 1 {
+		if n := len(nine.Named("local-only")); n != 1 {
 			t.Errorf("local broadcast on its own server: %d deliveries, want 1", n)
 		}
 	})
@@ -148,8 +149,8 @@ func TestBurstArrivesInOrder(t *testing.T) {
 		for i := range n {
 			b.IO.To("user:42").Emit("seq", i)
 		}
-		eventually(20*time.Second, func() bool { return len(rec.named("seq")) >= n })
-		got := rec.named("seq")
+		eventually(20*time.Second, func() bool { return len(rec.Named("seq")) >= n })
+		got := rec.Named("seq")
 		if len(got) < n {
 			seen := map[string]bool{}
 			for _, e := range got {
@@ -201,7 +202,7 @@ func TestClusterRequests(t *testing.T) {
 		waitFor(t, 5*time.Second, "remote join", func() bool { return len(fetch(t, b.IO, "team")) == 1 })
 		settled(t, a, "team")
 		b.IO.To("team").Emit("team-news", 1)
-		rec7.waitN(t, "team-news", 1, 5*time.Second)
+		rec7.WaitN(t, "team-news", 1, 5*time.Second)
 		b.IO.In("user:7").SocketsLeave("team")
 		waitFor(t, 5*time.Second, "remote leave", func() bool { return len(fetch(t, b.IO, "team")) == 0 })
 
@@ -250,7 +251,7 @@ func TestClusterRequests(t *testing.T) {
 			}
 			answered <- responses
 		})
-		answerAll(t, []*recorder{rec7, rec8}, "question")
+		answerAll(t, []*eventlog.Recorder{rec7, rec8}, "question")
 		select {
 		case r := <-answered:
 			if len(r) != 2 {
@@ -344,7 +345,7 @@ func TestMalformedMessagesAreSkipped(t *testing.T) {
 		if _, err := e.To("user:5").Emit(ctx, "still-alive", 1); err != nil {
 			t.Fatal(err)
 		}
-		rec.waitN(t, "still-alive", 1, 5*time.Second)
+		rec.WaitN(t, "still-alive", 1, 5*time.Second)
 		if m := a.Adapter.Status().Malformed; m < 20 {
 			t.Errorf("malformed = %d, want at least 20", m)
 		}
@@ -370,7 +371,7 @@ func TestMalformedMessagesAreSkipped(t *testing.T) {
 		if _, err := e.To("user:5").Emit(ctx, "still-alive", 1); err != nil {
 			t.Fatal(err)
 		}
-		rec.waitN(t, "still-alive", 1, 5*time.Second)
+		rec.WaitN(t, "still-alive", 1, 5*time.Second)
 		if m := a.Adapter.Status().Malformed; m < uint64(2*len(garbage)) {
 			t.Errorf("malformed = %d, want %d", m, 2*len(garbage))
 		}
@@ -398,10 +399,10 @@ func fetch(t testing.TB, io *socket.Server, rooms ...string) []*socket.RemoteSoc
 	return out
 }
 
-func answerAll(t testing.TB, recs []*recorder, name string) {
+func answerAll(t testing.TB, recs []*eventlog.Recorder, name string) {
 	t.Helper()
 	for _, r := range recs {
-		e := r.waitN(t, name, 1, 5*time.Second)[0]
+		e := r.WaitN(t, name, 1, 5*time.Second)[0]
 		if e.Ack == nil {
 			t.Fatalf("%q arrived without an ack id", name)
 		}

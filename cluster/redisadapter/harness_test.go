@@ -18,6 +18,7 @@ import (
 
 	"github.com/frutos/frutos/cluster/redisadapter"
 	"github.com/frutos/frutos/internal/sioclient"
+	"github.com/frutos/frutos/internal/testutil/eventlog"
 )
 
 // goServer is a Socket.IO v3 server with the Redis adapter, on a loopback
@@ -124,7 +125,7 @@ func forEachProtocol(t *testing.T, test func(t *testing.T, opts redisadapter.Opt
 // join dials server g as user and waits until the user's room exists on
 // g and every subscription of g (the room's own channel, in the sharded
 // dynamic modes) is confirmed, so that other servers' emits reach it.
-func join(t testing.TB, g *goServer, user string) (*sioclient.Client, *recorder) {
+func join(t testing.TB, g *goServer, user string) (*sioclient.Client, *eventlog.Recorder) {
 	t.Helper()
 	c, rec := dial(t, g.URL, user)
 	settled(t, g, "user:"+user)
@@ -164,66 +165,12 @@ func subject(auth map[string]any) string {
 	return claims.Sub
 }
 
-// recorder collects the events of one Go client.
-type recorder struct {
-	mu     sync.Mutex
-	events []sioclient.Event
-	change chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{change: make(chan struct{}, 1)} }
-
-func (r *recorder) on(e sioclient.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-	select {
-	case r.change <- struct{}{}:
-	default:
-	}
-}
-
-func (r *recorder) named(name string) []sioclient.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []sioclient.Event
-	for _, e := range r.events {
-		if e.Name == name {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func (r *recorder) all() []sioclient.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]sioclient.Event(nil), r.events...)
-}
-
-// waitN waits until n events of that name arrived and returns them.
-func (r *recorder) waitN(t testing.TB, name string, n int, within time.Duration) []sioclient.Event {
+func dial(t testing.TB, url, user string) (*sioclient.Client, *eventlog.Recorder) {
 	t.Helper()
-	deadline := time.NewTimer(within)
-	defer deadline.Stop()
-	for {
-		if got := r.named(name); len(got) >= n {
-			return got
-		}
-		select {
-		case <-r.change:
-		case <-deadline.C:
-			t.Fatalf("waited %v for %d %q events, got %d", within, n, name, len(r.named(name)))
-		}
-	}
-}
-
-func dial(t testing.TB, url, user string) (*sioclient.Client, *recorder) {
-	t.Helper()
-	rec := newRecorder()
+	rec := eventlog.New()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := sioclient.Dial(ctx, sioclient.Options{URL: url, Auth: map[string]any{"user": user}, OnEvent: rec.on})
+	c, err := sioclient.Dial(ctx, sioclient.Options{URL: url, Auth: map[string]any{"user": user}, OnEvent: rec.On})
 	if err != nil {
 		t.Fatalf("dial %s as %s: %v", url, user, err)
 	}
@@ -231,12 +178,9 @@ func dial(t testing.TB, url, user string) (*sioclient.Client, *recorder) {
 	return c, rec
 }
 
-// waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !eventually(within, cond) {
-		t.Fatalf("timed out after %v waiting for: %s", within, what)
-	}
+	eventlog.WaitFor(t, within, what, cond)
 }
 
 // eventually polls cond until it holds (true) or the deadline passes (false).

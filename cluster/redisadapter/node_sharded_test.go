@@ -9,6 +9,7 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
 	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/internal/testutil/eventlog"
 	"github.com/frutos/frutos/internal/testutil/nodefix"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 )
@@ -91,15 +92,15 @@ func testShardedMixedFleet(t *testing.T, mode redisadapter.SubscriptionMode) {
 			t.Fatal(err)
 		}
 	}
-	got := two.waitN(t, "mentor_mensaje", 1, 5*time.Second)[0]
+	got := two.WaitN(t, "mentor_mensaje", 1, 5*time.Second)[0]
 	if a, b := jsonOf(t, got.Args[0]), jsonOf(t, richPayload()); a != b {
 		t.Errorf("Node->Go payload changed:\n got %s\nwant %s", a, b)
 	}
 	if b, ok := got.Args[1].([]byte); !ok || !bytes.Equal(b, []byte{1, 2}) {
 		t.Errorf("Node Buffer reached the Go client as %T %v", got.Args[1], got.Args[1])
 	}
-	two.waitN(t, "private", 1, 5*time.Second)
-	two.waitN(t, "sistema_mantenimiento", 1, 5*time.Second)
+	two.WaitN(t, "private", 1, 5*time.Second)
+	two.WaitN(t, "sistema_mantenimiento", 1, 5*time.Second)
 
 	// requests, Node asking Go
 	count, err := node.Do(ctx, map[string]any{"op": "serverCount"})
@@ -146,7 +147,7 @@ func testShardedMixedFleet(t *testing.T, mode redisadapter.SubscriptionMode) {
 	if _, err := node.Do(ctx, map[string]any{"op": "emit", "to": []string{"from-node"}, "event": "joined", "args": []any{}}); err != nil {
 		t.Fatal(err)
 	}
-	two.waitN(t, "joined", 1, 5*time.Second)
+	two.WaitN(t, "joined", 1, 5*time.Second)
 	done := make(chan any, 1)
 	go func() {
 		r, err := node.Do(ctx, map[string]any{"op": "emitWithAck", "to": []string{"user:2"}, "event": "confirmar", "args": []any{}, "timeoutMs": 5000})
@@ -155,7 +156,7 @@ func testShardedMixedFleet(t *testing.T, mode redisadapter.SubscriptionMode) {
 		}
 		done <- r
 	}()
-	answerAll(t, []*recorder{two}, "confirmar")
+	answerAll(t, []*eventlog.Recorder{two}, "confirmar")
 	if r := <-done; jsonOf(t, r) != `["answer"]` {
 		t.Errorf("Node emitWithAck through Go = %v", r)
 	}
@@ -266,10 +267,10 @@ func TestShardedEmitter(t *testing.T) {
 	if _, err := nodeClient.WaitEvent(ctx, "sistema_mantenimiento"); err != nil {
 		t.Fatal(err)
 	}
-	if e := two.waitN(t, "nueva_tarea", 1, 5*time.Second)[0]; jsonOf(t, e.Args[0]) != `{"id":8}` {
+	if e := two.WaitN(t, "nueva_tarea", 1, 5*time.Second)[0]; jsonOf(t, e.Args[0]) != `{"id":8}` {
 		t.Errorf("Go client got %v", e.Args)
 	}
-	two.waitN(t, "sistema_mantenimiento", 1, 5*time.Second)
+	two.WaitN(t, "sistema_mantenimiento", 1, 5*time.Second)
 
 	if err := em.To("user:1", "user:2").SocketsJoin(ctx, "cohorte"); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
+	"github.com/frutos/frutos/internal/testutil/eventlog"
 	"github.com/frutos/frutos/internal/testutil/nodefix"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 )
@@ -62,23 +63,23 @@ func TestNodeEmitterToGo(t *testing.T) {
 	do(map[string]any{"op": "emit", "except": []string{"user:8"}, "event": "not-eight", "args": []any{}})
 	do(map[string]any{"op": "emit", "to": []string{"user:7", "user:8"}, "event": "both", "args": []any{1}})
 
-	got := seven.waitN(t, "evidencia_aprobada", 1, 5*time.Second)[0]
+	got := seven.WaitN(t, "evidencia_aprobada", 1, 5*time.Second)[0]
 	if a, b := jsonOf(t, got.Args[0]), jsonOf(t, richPayload()); a != b {
 		t.Errorf("payload changed:\n got %s\nwant %s", a, b)
 	}
-	bin := seven.waitN(t, "bin", 1, 5*time.Second)[0]
+	bin := seven.WaitN(t, "bin", 1, 5*time.Second)[0]
 	if b, ok := bin.Args[0].([]byte); !ok || !bytes.Equal(b, []byte{0, 1, 2, 250}) {
 		t.Errorf("top-level Buffer arrived as %T %v", bin.Args[0], bin.Args[0])
 	}
 	if m, ok := bin.Args[1].(map[string]any); !ok || !bytes.Equal(asBytes(m["inner"]), []byte("héllo")) {
 		t.Errorf("nested Buffer arrived as %v", bin.Args[1])
 	}
-	seven.waitN(t, "sistema_mantenimiento", 1, 5*time.Second)
-	eight.waitN(t, "sistema_mantenimiento", 1, 5*time.Second)
-	seven.waitN(t, "not-eight", 1, 5*time.Second)
-	seven.waitN(t, "both", 1, 5*time.Second)
-	eight.waitN(t, "both", 1, 5*time.Second)
-	if n := len(eight.named("not-eight")); n != 0 {
+	seven.WaitN(t, "sistema_mantenimiento", 1, 5*time.Second)
+	eight.WaitN(t, "sistema_mantenimiento", 1, 5*time.Second)
+	seven.WaitN(t, "not-eight", 1, 5*time.Second)
+	seven.WaitN(t, "both", 1, 5*time.Second)
+	eight.WaitN(t, "both", 1, 5*time.Second)
+	if n := len(eight.Named("not-eight")); n != 0 {
 		t.Errorf("except ignored: user:8 got %d", n)
 	}
 
@@ -89,7 +90,7 @@ func TestNodeEmitterToGo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i, e := range eight.waitN(t, "seq", n, 20*time.Second) {
+	for i, e := range eight.WaitN(t, "seq", n, 20*time.Second) {
 		if fmt.Sprint(e.Args[0]) != fmt.Sprint(i) {
 			t.Fatalf("burst event %d carries %v", i, e.Args[0])
 		}
@@ -99,7 +100,7 @@ func TestNodeEmitterToGo(t *testing.T) {
 	do(map[string]any{"op": "socketsJoin", "rooms": []string{"user:7"}, "join": []string{"cohorte-3"}})
 	waitFor(t, 5*time.Second, "emitter socketsJoin", func() bool { return roomHas(g, "cohorte-3") })
 	do(map[string]any{"op": "emit", "to": []string{"cohorte-3"}, "event": "cohort", "args": []any{}})
-	seven.waitN(t, "cohort", 1, 5*time.Second)
+	seven.WaitN(t, "cohort", 1, 5*time.Second)
 	do(map[string]any{"op": "socketsLeave", "rooms": []string{"user:7"}, "leave": []string{"cohorte-3"}})
 	waitFor(t, 5*time.Second, "emitter socketsLeave", func() bool { return !roomHas(g, "cohorte-3") })
 
@@ -167,14 +168,14 @@ func TestMixedFleet(t *testing.T) {
 	if _, err := node.Do(ctx, map[string]any{"op": "emit", "event": "sistema_mantenimiento", "args": []any{}}); err != nil {
 		t.Fatal(err)
 	}
-	got := two.waitN(t, "mentor_mensaje", 1, 5*time.Second)[0]
+	got := two.WaitN(t, "mentor_mensaje", 1, 5*time.Second)[0]
 	if a, b := jsonOf(t, got.Args[0]), jsonOf(t, richPayload()); a != b {
 		t.Errorf("Node->Go payload changed:\n got %s\nwant %s", a, b)
 	}
 	if b, ok := got.Args[1].([]byte); !ok || !bytes.Equal(b, []byte{1, 2}) {
 		t.Errorf("Node Buffer reached the Go client as %T %v", got.Args[1], got.Args[1])
 	}
-	two.waitN(t, "sistema_mantenimiento", 1, 5*time.Second)
+	two.WaitN(t, "sistema_mantenimiento", 1, 5*time.Second)
 
 	// requests, Node asking Go
 	count, err := node.Do(ctx, map[string]any{"op": "serverCount"})
@@ -217,7 +218,7 @@ func TestMixedFleet(t *testing.T) {
 		}
 		done <- r
 	}()
-	answerAll(t, []*recorder{two}, "confirmar")
+	answerAll(t, []*eventlog.Recorder{two}, "confirmar")
 	if r := <-done; jsonOf(t, r) != `["answer"]` {
 		t.Errorf("Node emitWithAck through Go = %v", r)
 	}

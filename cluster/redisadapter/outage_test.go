@@ -24,7 +24,7 @@ func TestRedisOutage(t *testing.T) {
 	_, eight := dial(t, a.URL, "8") // on A, the target of A's own emits
 
 	b.IO.To("user:7").Emit("before")
-	seven.waitN(t, "before", 1, 5*time.Second)
+	seven.WaitN(t, "before", 1, 5*time.Second)
 
 	rs.Stop()
 	waitFor(t, 10*time.Second, "A reports the outage", func() bool {
@@ -37,14 +37,14 @@ func TestRedisOutage(t *testing.T) {
 		b.IO.To("user:7").Emit("lost-remote", sent) // B cannot reach A now
 		time.Sleep(100 * time.Millisecond)          // the emit rate of the test, not synchronisation
 	}
-	eight.waitN(t, "local", sent, 5*time.Second) // every local emit arrived during the outage
+	eight.WaitN(t, "local", sent, 5*time.Second) // every local emit arrived during the outage
 
 	restarted := time.Now()
 	rs.Restart()
 	var back time.Duration
 	for i := 0; ; i++ {
 		b.IO.To("user:7").Emit("after", i)
-		if len(seven.named("after")) > 0 {
+		if len(seven.Named("after")) > 0 {
 			back = time.Since(restarted)
 			break
 		}
@@ -98,6 +98,6 @@ func TestShardedOutageResubscribes(t *testing.T) {
 	})
 	b.IO.To("user:7").Emit("after", 7)
 	b.IO.To("user:9").Emit("after", 9)
-	seven.waitN(t, "after", 1, 5*time.Second)
-	nine.waitN(t, "after", 1, 5*time.Second)
+	seven.WaitN(t, "after", 1, 5*time.Second)
+	nine.WaitN(t, "after", 1, 5*time.Second)
 }

@@ -70,7 +70,7 @@ func testRecovery(t *testing.T, opts redisadapter.Options) {
 	b.IO.To(socket.Room(sid)).Emit("missed-private", "to the old socket id")
 	b.IO.Except("user:77").Emit("not-for-77") // must not be replayed
 	b.IO.Emit("sentinel")                     // on one Redis connection after the rest
-	observer.waitN(t, "sentinel", 1, 5*time.Second)
+	observer.WaitN(t, "sentinel", 1, 5*time.Second)
 
 	if _, err := client.Do(ctx, map[string]any{"op": "connect"}); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/tui"
 )
 
 type statusOptions struct {
@@ -61,7 +62,7 @@ func printStatus(io *IOStreams, st control.Status, asJSON bool) error {
 	if st.Env != "" {
 		fmt.Fprintf(io.Out, " (%s) on %s:%d", st.Env, st.Host, st.Port)
 	}
-	fmt.Fprintf(io.Out, " | daemon pid %d, %s, up %s\n", st.Daemon.PID, bytesText(st.Daemon.Memory), durText(st.Daemon.UptimeSec))
+	fmt.Fprintf(io.Out, " | daemon pid %d, %s, up %s\n", st.Daemon.PID, tui.FormatBytes(st.Daemon.Memory), tui.FormatDuration(st.Daemon.UptimeSec))
 	if st.Redis.URL != "" {
 		state := "up"
 		if !st.Redis.Up {
@@ -80,44 +81,19 @@ func printStatus(io *IOStreams, st control.Status, asJSON bool) error {
 	for _, w := range st.Workers {
 		pid, up := "-", "-"
 		if w.PID > 0 {
-			pid, up = fmt.Sprint(w.PID), durText(w.UptimeSec)
+			pid, up = fmt.Sprint(w.PID), tui.FormatDuration(w.UptimeSec)
 		}
 		redis := w.Redis
 		if redis == "" {
 			redis = "-"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%d\t%.0f\t%s\n",
-			w.ID, pid, w.Status, up, w.Restarts, w.CPU, bytesText(w.Memory), w.Connections, w.EventsPerS, redis)
+			w.ID, pid, w.Status, up, w.Restarts, w.CPU, tui.FormatBytes(w.Memory), w.Connections, w.EventsPerS, redis)
 		conns += w.Connections
 		mem += w.Memory
 	}
 	if len(st.Workers) > 1 {
-		fmt.Fprintf(tw, "all\t\t\t\t\t\t%s\t%d\t\t\n", bytesText(mem), conns)
+		fmt.Fprintf(tw, "all\t\t\t\t\t\t%s\t%d\t\t\n", tui.FormatBytes(mem), conns)
 	}
 	return tw.Flush()
-}
-
-func bytesText(b uint64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
-}
-
-func durText(sec float64) string {
-	d := time.Duration(sec * float64(time.Second))
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
