@@ -15,8 +15,8 @@ import (
 	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/daemon"
 	"github.com/frutos/frutos/internal/jwtauth"
-	"github.com/frutos/frutos/internal/testutil/eventlog"
 	"github.com/frutos/frutos/internal/sioclient"
+	"github.com/frutos/frutos/internal/testutil/eventlog"
 	"github.com/frutos/frutos/internal/testutil/frutosbin"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 )
