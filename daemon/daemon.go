@@ -316,6 +316,9 @@ func (d *Daemon) Status() control.Status {
 	d.statsMu.Lock()
 	self := d.self
 	d.statsMu.Unlock()
+	if self.rss == 0 { // before the first sample
+		self.rss = ownRSS()
+	}
 	st.Daemon = control.Daemon{PID: os.Getpid(), Memory: self.rss, CPU: self.cpu,
 		UptimeSec: time.Since(d.started).Seconds(), Version: d.opts.Version, Home: d.opts.Home}
 	d.mu.Lock()

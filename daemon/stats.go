@@ -162,3 +162,13 @@ func (inst *instance) sampleMemory() {
 		}
 	}
 }
+
+// ownRSS reads the daemon's RSS now.
+func ownRSS() uint64 {
+	if p, err := process.NewProcess(int32(os.Getpid())); err == nil {
+		if mi, err := p.MemoryInfo(); err == nil {
+			return mi.RSS
+		}
+	}
+	return 0
+}
