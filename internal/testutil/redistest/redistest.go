@@ -27,9 +27,6 @@ type Server struct {
 	cmd *exec.Cmd
 }
 
-// Option adds redis-server arguments (e.g. "--requirepass", "s3cret").
-type Option []string
-
 // Start runs redis-server on a free 127.0.0.1 port and registers its stop
 // with t.Cleanup. It skips the test when redis-server is not installed.
 func Start(t testing.TB, extra ...string) *Server {
