@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -170,7 +169,8 @@ func (f *FrontDoor) handOff(w http.ResponseWriter, r *http.Request, inst *instan
 	}
 	if err := inst.send(sc, head); err != nil {
 		f.log.Warn("websocket handoff failed", "worker", inst.id, "err", err)
-		_, _ = io.WriteString(conn, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		const body = `{"code":4,"message":"Worker busy, try again"}`
+		_, _ = fmt.Fprintf(conn, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 	}
 }
 
