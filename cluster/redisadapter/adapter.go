@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 )
 
@@ -119,11 +118,9 @@ type Status struct {
 // one Adapter per server. It publishes through client and holds one
 // subscriber connection of its own.
 type Adapter struct {
-	client    redis.UniversalClient // publishes and counts; the caller's
-	subClient redis.UniversalClient // holds the Pub/Sub connection (see subscriberClient)
-	ownSub    bool                  // subClient is ours to close
-	opts      Options
-	log       *slog.Logger
+	client redis.UniversalClient // publishes, counts, subscribes; the caller's
+	opts   Options
+	log    *slog.Logger
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -187,9 +184,8 @@ func New(client redis.UniversalClient, opts Options) *Adapter {
 	if _, cluster := client.(*redis.ClusterClient); cluster && opts.Sharded {
 		a.log.Warn("sharded Pub/Sub on Redis Cluster is not supported yet: shard channels owned by other masters cannot be subscribed (see the package documentation)")
 	}
-	a.subClient, a.ownSub = subscriberClient(client)
 	a.link.set(StateConnecting, "")
-	a.ps = a.subClient.Subscribe(ctx)
+	a.ps = client.Subscribe(ctx)
 	a.wg.Add(3)
 	go a.publishLoop()
 	go a.receiveLoop()
@@ -288,40 +284,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 	a.mu.Unlock()
 	_ = ps.Close()
 	a.wg.Wait()
-	if a.ownSub {
-		_ = a.subClient.Close()
-	}
 	return err
-}
-
-// subscriberClient returns a client like c that speaks RESP2, for the
-// adapter's Pub/Sub connection. go-redis v9.18 to v9.20 drop a RESP3
-// pub/sub message whose header straddles two reads of the connection
-// (redis/go-redis#3839: the push reader peeks a truncated name such as
-// "smes", takes the frame for an unknown push notification and discards
-// it); v9.21 fixed it and v9.22 hung on short frames (#3935, fixed in
-// v9.23). Under a burst this lost about one message in a thousand here.
-// RESP2 pub/sub never goes through that reader. A client of another kind
-// (Ring...) is used as it is.
-func subscriberClient(c redis.UniversalClient) (redis.UniversalClient, bool) {
-	disabled := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	switch c := c.(type) {
-	case *redis.Client:
-		o := *c.Options()
-		if o.Protocol == 2 {
-			return c, false
-		}
-		o.Protocol, o.MinIdleConns, o.PoolSize, o.MaintNotificationsConfig = 2, 0, 2, disabled
-		return redis.NewClient(&o), true
-	case *redis.ClusterClient:
-		o := *c.Options()
-		if o.Protocol == 2 {
-			return c, false
-		}
-		o.Protocol, o.MinIdleConns, o.PoolSize, o.MaintNotificationsConfig = 2, 0, 2, disabled
-		return redis.NewClusterClient(&o), true
-	}
-	return c, false
 }
 
 // publish queues one message for Redis. It never blocks: when the queue is

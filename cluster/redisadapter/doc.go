@@ -78,10 +78,9 @@
 //
 // # go-redis and RESP3
 //
-// The Pub/Sub connection speaks RESP2, on a client derived from the one
-// given to New: go-redis v9.18 to v9.20 lose a RESP3 pub/sub message whose
-// header straddles two reads (redis/go-redis#3839; about 1 in 1,000 in a
-// burst here, caught by TestNoMessageLostAtReadBoundaries). Other users
-// of go-redis Pub/Sub in this module are exposed until it is upgraded to
-// v9.23.0 or later.
+// go-redis v9.18 to v9.20 lose a RESP3 pub/sub message whose header
+// straddles two reads (redis/go-redis#3839; about 1 in 1,000 in a burst
+// here), and v9.22 hangs on short frames (#3935). The module requires
+// v9.23.0, which fixes both; TestNoMessageLostAtReadBoundaries guards
+// against a downgrade.
 package redisadapter

@@ -260,7 +260,7 @@ func (a *Adapter) renewPubSub() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	_ = a.ps.Close()
-	a.ps = a.subClient.Subscribe(a.ctx)
+	a.ps = a.client.Subscribe(a.ctx)
 	clear(a.sent)
 	a.kick()
 }
