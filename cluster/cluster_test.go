@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/frutos/frutos/cluster/redisadapter"
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/sioclient"
@@ -39,7 +37,7 @@ func TestEmitsReachUsersOnAnyWorker(t *testing.T) {
 	if err := b.Broadcast("sistema_mantenimiento", "22:00"); err != nil {
 		t.Fatal(err)
 	}
-	em := redisadapter.NewEmitter(redisClient(t, rs.URL()), "")
+	em := redisadapter.NewEmitter(rs.Client(t), "")
 	if _, err := em.To("user:42").Emit(context.Background(), "nueva_tarea", map[string]any{"t": "ñ"}); err != nil {
 		t.Fatal(err)
 	}
@@ -216,14 +214,3 @@ func TestDrain(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return err != nil && errors.As(err, target) }
-
-func redisClient(t testing.TB, url string) *redis.Client {
-	t.Helper()
-	o, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(o)
-	t.Cleanup(func() { c.Close() })
-	return c
-}

@@ -96,7 +96,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if resp.StatusCode/100 != 2 {
 		e := &Error{}
 		if json.Unmarshal(data, e) != nil || e.Message == "" {
-			e = &Error{Code: "failed", Message: fmt.Sprintf("daemon answered HTTP %d", resp.StatusCode)}
+			e = &Error{Code: CodeFailed, Message: fmt.Sprintf("daemon answered HTTP %d", resp.StatusCode)}
 		}
 		return e
 	}

@@ -121,9 +121,18 @@ type Result struct {
 	Status  Status   `json:"status"`
 }
 
+// Error codes of the control API, stable for clients.
+const (
+	CodeBadRequest       = "bad_request"       // the request is wrong; do not retry it as is
+	CodeNotFound         = "not_found"         // no such worker, or no app started
+	CodeConflict         = "conflict"          // the state forbids it (already running, port taken)
+	CodeFailed           = "failed"            // it was tried and failed
+	CodeRedisUnavailable = "redis_unavailable" // Redis does not answer
+)
+
 // Error is the body of every non-2xx answer.
 type Error struct {
-	Code    string `json:"code"` // machine-readable: bad_request, not_found, conflict, failed, unavailable
+	Code    string `json:"code"` // one of the Code constants
 	Message string `json:"message"`
 }
 

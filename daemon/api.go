@@ -107,7 +107,7 @@ func (d *Daemon) op(fn func(ctx context.Context, body []byte) (string, error)) h
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				fail(w, http.StatusRequestEntityTooLarge, &control.Error{Code: codeBadRequest,
+				fail(w, http.StatusRequestEntityTooLarge, &control.Error{Code: control.CodeBadRequest,
 					Message: fmt.Sprintf("request larger than %d bytes", maxRequestBody)})
 				return
 			}
@@ -178,11 +178,11 @@ func reply(w http.ResponseWriter, v any) {
 func failErr(w http.ResponseWriter, err error) {
 	var ce *control.Error
 	if !errors.As(err, &ce) {
-		ce = &control.Error{Code: codeFailed, Message: err.Error()}
+		ce = &control.Error{Code: control.CodeFailed, Message: err.Error()}
 	}
 	status := map[string]int{
-		codeBadRequest: http.StatusBadRequest, codeNotFound: http.StatusNotFound,
-		codeConflict: http.StatusConflict, codeUnavailable: http.StatusServiceUnavailable,
+		control.CodeBadRequest: http.StatusBadRequest, control.CodeNotFound: http.StatusNotFound,
+		control.CodeConflict: http.StatusConflict, control.CodeRedisUnavailable: http.StatusServiceUnavailable,
 	}[ce.Code]
 	if status == 0 {
 		status = http.StatusInternalServerError
@@ -202,7 +202,7 @@ func recoverer(d *Daemon, next http.Handler) http.Handler {
 		defer func() {
 			if v := recover(); v != nil {
 				d.log.Error("control request panicked", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				fail(w, http.StatusInternalServerError, &control.Error{Code: codeFailed, Message: "internal error (logged by the daemon)"})
+				fail(w, http.StatusInternalServerError, &control.Error{Code: control.CodeFailed, Message: "internal error (logged by the daemon)"})
 			}
 		}()
 		next.ServeHTTP(w, r)

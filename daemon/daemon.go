@@ -173,14 +173,14 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	}
 	target, err := redisctl.Open(cfg.Redis.URL, redisctl.FailFast())
 	if err != nil {
-		return &control.Error{Code: codeBadRequest, Message: err.Error()}
+		return &control.Error{Code: control.CodeBadRequest, Message: err.Error()}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	_, err = target.Ping(pctx, 1)
 	cancel()
 	if err != nil {
 		target.Close()
-		return &control.Error{Code: codeUnavailable, Message: fmt.Sprintf("Redis unreachable at %s: %v", target.URL, err)}
+		return &control.Error{Code: control.CodeRedisUnavailable, Message: fmt.Sprintf("Redis unreachable at %s: %v", target.URL, err)}
 	}
 	logs, err := d.opts.Logs(cfg)
 	if err != nil {
@@ -193,7 +193,7 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	front, err := listenFrontDoor(net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), d.router, d.log.With("component", "front-door"))
 	if err != nil {
 		target.Close()
-		return &control.Error{Code: codeConflict, Message: err.Error()}
+		return &control.Error{Code: control.CodeConflict, Message: err.Error()}
 	}
 	go front.Serve()
 	if err := d.sup.Start(ctx, cfg, cfg.Instances.Count()); err != nil {

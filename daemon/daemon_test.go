@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,7 +20,6 @@ import (
 	"github.com/frutos/frutos/internal/sioclient"
 	"github.com/frutos/frutos/internal/testutil/frutosbin"
 	"github.com/frutos/frutos/internal/testutil/redistest"
-	"github.com/redis/go-redis/v9"
 )
 
 // Start two workers; status shows them online; a client connects through
@@ -44,7 +41,7 @@ func TestStartStatusAndDelivery(t *testing.T) {
 	if _, err := connect(t, cfg.Port, "42", func(e sioclient.Event) { got <- e }); err != nil {
 		t.Fatalf("connect through the front door: %v", err)
 	}
-	em := redisadapter.NewEmitter(redisClient(t, rs.URL()), "")
+	em := redisadapter.NewEmitter(rs.Client(t), "")
 	if _, err := em.To("user:42").Emit(context.Background(), "evidencia_aprobada", map[string]any{"id": 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -314,22 +311,6 @@ func TestSecondDaemonRefused(t *testing.T) {
 		t.Errorf("second daemon: %v", err)
 	}
 }
-
-func redisClient(t testing.TB, url string) *redis.Client {
-	t.Helper()
-	o, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(o)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-var (
-	_ = errors.New
-	_ sync.Mutex
-)
 
 // A process of another user is refused even when the socket's mode would
 // let it connect: the daemon checks the peer's credentials.

@@ -80,7 +80,7 @@ func TestFrontDoorRoutesEverySession(t *testing.T) {
 	td.start(t, cfg)
 	td.waitStatus(t, 15*time.Second, "4 online", allOnline(4))
 	url := fmt.Sprintf("http://127.0.0.1:%d", cfg.Port)
-	em := redisadapter.NewEmitter(redisClient(t, rs.URL()), "")
+	em := redisadapter.NewEmitter(rs.Client(t), "")
 	perMode, events := loadClients(40), 10
 
 	for _, mode := range []struct {
@@ -157,7 +157,7 @@ func TestFrontDoorRoutesEverySession(t *testing.T) {
 
 // loadRun keeps clients connected and emits a numbered event to each of
 // them every period while op runs, then reports what the clients saw.
-func loadRun(t *testing.T, td *testDaemon, redisURL string, port, clients int, op func()) (clientStats, int) {
+func loadRun(t *testing.T, td *testDaemon, rs *redistest.Server, port, clients int, op func()) (clientStats, int) {
 	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	p := nodefix.StartClients(t, url, nil)
@@ -169,7 +169,7 @@ func loadRun(t *testing.T, td *testDaemon, redisURL string, port, clients int, o
 	connectAll(t, p, tokens)
 	waitFor(t, 30*time.Second, "all connected", func() bool { return stats(t, p).Connected == clients })
 
-	em := redisadapter.NewEmitter(redisClient(t, redisURL), "")
+	em := redisadapter.NewEmitter(rs.Client(t), "")
 	var rounds atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -221,7 +221,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	before := td.waitStatus(t, 15*time.Second, "4 online", allOnline(4))
 
 	clients := loadClients(40)
-	s, sent := loadRun(t, td, rs.URL(), cfg.Port, clients, func() {
+	s, sent := loadRun(t, td, rs, cfg.Port, clients, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		if err := td.do(ctx, "/v1/reload", control.ReloadRequest{}, nil); err != nil {
@@ -259,7 +259,7 @@ func TestScaleUnderLoad(t *testing.T) {
 	td.start(t, cfg)
 	td.waitStatus(t, 15*time.Second, "4 online", allOnline(4))
 	clients := loadClients(40)
-	s, sent := loadRun(t, td, rs.URL(), cfg.Port, clients, func() {
+	s, sent := loadRun(t, td, rs, cfg.Port, clients, func() {
 		for _, n := range []int{2, 4} {
 			if err := td.do(context.Background(), "/v1/scale", control.ScaleRequest{Mode: "set", N: n}, nil); err != nil {
 				t.Fatalf("scale %d: %v", n, err)

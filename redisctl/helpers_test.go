@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,58 +45,10 @@ func pingT(t *testing.T, tg *Target, timeout time.Duration) (*PingResult, *Error
 	return nil, e
 }
 
-// fakeServer accepts connections on 127.0.0.1 and hands each to serve,
-// until the test ends; then it closes the listener and every connection and
-// waits for its goroutines.
-func fakeServer(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); serve(c) }()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
-}
+// fakeServer and silentServer are redistest's (shared with cmd/frutos).
+func fakeServer(t *testing.T, serve func(net.Conn)) string { return redistest.FakeServer(t, serve) }
 
-// silentServer accepts connections and never answers.
-func silentServer(t *testing.T) string {
-	return fakeServer(t, func(c net.Conn) {
-		buf := make([]byte, 1024)
-		for {
-			if _, err := c.Read(buf); err != nil {
-				return
-			}
-		}
-	})
-}
+func silentServer(t *testing.T) string { return redistest.Silent(t) }
 
 // httpServer answers every connection like a web server would, then closes it.
 func httpServer(t *testing.T) string {

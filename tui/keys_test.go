@@ -184,7 +184,7 @@ func TestTUIRefusesWhatCannotBeDone(t *testing.T) {
 
 func TestTUIActionErrorIsShown(t *testing.T) {
 	d := &fakeDaemon{answer: func(string) (control.Result, error) {
-		return control.Result{}, &control.Error{Code: "bad_request", Message: "scale -1 would leave 0 workers"}
+		return control.Result{}, &control.Error{Code: control.CodeBadRequest, Message: "scale -1 would leave 0 workers"}
 	}}
 	m := samples(screen(t, 80, 24, Options{Daemon: d}), 1, rising(fourWorkers()))
 	m = keys(m, "-")

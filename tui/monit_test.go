@@ -254,7 +254,7 @@ func TestTUIGolden(t *testing.T) {
 		}},
 		{"action_failed", 80, 24, func(m Model) Model {
 			m = samples(m, 3, rising(fourWorkers()))
-			return send(m, ActionDoneMsg{Doing: "removing worker 3", Err: &control.Error{Code: "failed", Message: "worker 3 did not drain in 30s"}, At: t0})
+			return send(m, ActionDoneMsg{Doing: "removing worker 3", Err: &control.Error{Code: control.CodeFailed, Message: "worker 3 did not drain in 30s"}, At: t0})
 		}},
 	}
 	for _, tt := range tests {

@@ -41,7 +41,7 @@ func newCmdFlush(f *Factory, runF func(*flushOptions) error) *cobra.Command {
 			switch {
 			case err == nil:
 				return res.Files, nil
-			case errors.Is(err, control.ErrNotRunning), errors.As(err, &ce) && ce.Code == "not_found":
+			case errors.Is(err, control.ErrNotRunning), errors.As(err, &ce) && ce.Code == control.CodeNotFound:
 				return flushLogFiles(locate, id)
 			}
 			return nil, daemonError(err)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/jwtauth"
+	"github.com/frutos/frutos/internal/testutil/frutosbin"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 	"github.com/frutos/frutos/redisctl"
 )
@@ -31,9 +31,18 @@ func TestMain(m *testing.M) {
 	// debug log, not to the user's terminal. (This runs in the test binary
 	// and in every `frutos` a script executes, which is this binary again.)
 	redisctl.QuietLibraryLogs(nil)
-	testscript.Main(m, map[string]func(){
+	testscript.Main(cleanupAfter{m}, map[string]func(){
 		"frutos": func() { os.Exit(run(os.Args[1:], systemStreams(), os.Getenv)) },
 	})
+}
+
+// cleanupAfter removes the frutos binary the tests built (frutosbin) once
+// they have run: testscript.Main exits without returning.
+type cleanupAfter struct{ m *testing.M }
+
+func (c cleanupAfter) Run() int {
+	defer frutosbin.Cleanup()
+	return c.m.Run()
 }
 
 // TestScripts runs testdata/script/*.txtar: the CLI as a user types it,
@@ -58,7 +67,7 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	plain := redistest.Start(t)
 	withPW := redistest.Start(t, "--requirepass", "s3cret-Pw")
-	silent := silentServer(t)
+	silent := redistest.Silent(t)
 	closed := redistest.FreePort(t)
 
 	testscript.Run(t, testscript.Params{
@@ -239,42 +248,6 @@ func cmdJWTClaims(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ttl := time.Until(c.Exp).Round(time.Minute)
 	fmt.Fprintf(ts.Stdout(), "sub=%s role=%s ttl=%s\n", c.Sub, c.Role, ttl)
-}
-
-// silentServer accepts connections on 127.0.0.1 and never answers, until
-// the test ends.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return l.Addr().String()
 }
 
 // runCLI runs one command line in-process, as main would.

@@ -177,9 +177,9 @@ func daemonError(err error) error {
 	switch {
 	case errors.Is(err, control.ErrNotRunning):
 		return withCode(exitDaemon, err, "start it with `frutos start`")
-	case errors.As(err, &ce) && ce.Code == "unavailable" && strings.Contains(ce.Message, "Redis"):
+	case errors.As(err, &ce) && ce.Code == control.CodeRedisUnavailable:
 		return withCode(exitRedis, err, "check it with `frutos ping`")
-	case errors.As(err, &ce) && ce.Code == "bad_request":
+	case errors.As(err, &ce) && ce.Code == control.CodeBadRequest:
 		return withCode(exitUsage, err, "")
 	case errors.As(err, &ce):
 		return withCode(exitFailure, err, "")
