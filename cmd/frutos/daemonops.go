@@ -6,8 +6,40 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/frutos/frutos/control"
 )
+
+// targetOptions are those of the commands that act on "<id|all>" (stop,
+// restart): one control operation on the chosen workers.
+type targetOptions struct {
+	IO     *IOStreams
+	Daemon func() *control.Client
+	Path   string // the control operation, e.g. /v1/stop
+	Target control.Target
+	JSON   bool
+}
+
+// newTargetCmd completes cmd (use, help, examples) into a command that
+// runs the control operation at path on the workers named by its argument.
+func newTargetCmd(f *Factory, cmd *cobra.Command, path string, runF func(*targetOptions) error) *cobra.Command {
+	opts := &targetOptions{IO: f.IO, Daemon: f.Daemon, Path: path}
+	cmd.Args = cobra.ExactArgs(1)
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		t, err := parseTarget(args)
+		if err != nil {
+			return err
+		}
+		opts.Target = t
+		if runF != nil {
+			return runF(opts)
+		}
+		return callDaemon(opts.IO, opts.Daemon(), opts.Path, opts.Target, opTimeout, opts.JSON)
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the status after as JSON")
+	return cmd
+}
 
 // parseTarget reads the "id|all" argument of stop, restart and flush.
 func parseTarget(args []string) (control.Target, error) {
