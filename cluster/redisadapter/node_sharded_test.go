@@ -185,38 +185,7 @@ func testShardedMixedFleet(t *testing.T, mode redisadapter.SubscriptionMode) {
 	if b, ok := nodefix.DecodeBin(l.Args()[0]); !ok || !bytes.Equal(b, []byte{4, 2}) {
 		t.Errorf("Go serverSideEmit with []byte reached Node as %v", l.Args())
 	}
-	acked := make(chan []any, 1)
-	if err := g.IO.ServerSideEmitWithAck("hola", "x")(func(r []any, err error) {
-		if err != nil {
-			t.Errorf("Go serverSideEmitWithAck to Node: %v", err)
-		}
-		acked <- r
-	}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case r := <-acked:
-		if jsonOf(t, r) != `["desde node"]` {
-			t.Errorf("Go serverSideEmitWithAck responses = %v", r)
-		}
-	case <-time.After(6 * time.Second):
-		t.Fatal("Go serverSideEmitWithAck to Node never completed")
-	}
-	answers := make(chan []any, 1)
-	g.IO.To("user:1").Timeout(5 * time.Second).EmitWithAck("confirmar")(func(r []any, err error) {
-		if err != nil {
-			t.Errorf("Go emitWithAck to a Node client: %v", err)
-		}
-		answers <- r
-	})
-	select {
-	case r := <-answers:
-		if len(r) != 1 || !strings.Contains(jsonOf(t, r), "node-client") {
-			t.Errorf("Go emitWithAck answers = %v", r)
-		}
-	case <-time.After(6 * time.Second):
-		t.Fatal("Go emitWithAck to a Node client never completed")
-	}
+	goAcksFromNode(t, g)
 	g.IO.In("user:1").SocketsJoin("from-go")
 	waitFor(t, 5*time.Second, "Go socketsJoin on a Node socket", func() bool {
 		socks, err := node.Do(ctx, map[string]any{"op": "localSockets"})

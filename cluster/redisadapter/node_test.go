@@ -237,6 +237,38 @@ func TestMixedFleet(t *testing.T) {
 	if _, err := node.Do(ctx, map[string]any{"op": "listen", "event": "hola", "ackReply": "desde node"}); err != nil {
 		t.Fatal(err)
 	}
+	goAcksFromNode(t, g)
+	g.IO.In("user:1").DisconnectSockets(false)
+	if _, err := nodeClient.WaitFor(ctx, nodefix.Has("disconnect")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func roomHas(g *goServer, room string) bool {
+	ids, ok := g.IO.Sockets().Adapter().Rooms().Load(socket.Room(room))
+	return ok && ids.Len() > 0
+}
+
+func connectedID(t testing.TB, g *goServer, room string) socket.SocketId {
+	t.Helper()
+	ids, ok := g.IO.Sockets().Adapter().Rooms().Load(socket.Room(room))
+	if !ok || ids.Len() != 1 {
+		t.Fatalf("room %s has no single socket", room)
+	}
+	return ids.Keys()[0]
+}
+
+func asBytes(v any) []byte {
+	b, _ := v.([]byte)
+	return b
+}
+
+// goAcksFromNode checks the acknowledgements a Go server gets from a mixed
+// fleet: its serverSideEmitWithAck("hola") answered by a Node server that
+// listens for it (ack "desde node"), and its broadcast with ack to user:1,
+// a Node client, answered by that client.
+func goAcksFromNode(t *testing.T, g *goServer) {
+	t.Helper()
 	acked := make(chan []any, 1)
 	if err := g.IO.ServerSideEmitWithAck("hola", "x")(func(r []any, err error) {
 		if err != nil {
@@ -269,27 +301,4 @@ func TestMixedFleet(t *testing.T) {
 	case <-time.After(6 * time.Second):
 		t.Fatal("Go emitWithAck to a Node client never completed")
 	}
-	g.IO.In("user:1").DisconnectSockets(false)
-	if _, err := nodeClient.WaitFor(ctx, nodefix.Has("disconnect")); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func roomHas(g *goServer, room string) bool {
-	ids, ok := g.IO.Sockets().Adapter().Rooms().Load(socket.Room(room))
-	return ok && ids.Len() > 0
-}
-
-func connectedID(t testing.TB, g *goServer, room string) socket.SocketId {
-	t.Helper()
-	ids, ok := g.IO.Sockets().Adapter().Rooms().Load(socket.Room(room))
-	if !ok || ids.Len() != 1 {
-		t.Fatalf("room %s has no single socket", room)
-	}
-	return ids.Keys()[0]
-}
-
-func asBytes(v any) []byte {
-	b, _ := v.([]byte)
-	return b
 }
