@@ -15,10 +15,22 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/internal/testutil/nodefix"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 )
+
+// startFour runs a daemon with 4 workers on a Redis of the test.
+func startFour(t *testing.T) (*redistest.Server, *testDaemon, *configs.Config) {
+	t.Helper()
+	rs := redistest.Start(t)
+	td := startDaemon(t, nil)
+	cfg := testConfig(t, td.home, rs.URL(), 4)
+	td.start(t, cfg)
+	td.waitStatus(t, 15*time.Second, "4 online", allOnline(4))
+	return rs, td, cfg
+}
 
 // clientStats is clients.js's stats answer.
 type clientStats struct {
@@ -52,8 +64,13 @@ func stats(t testing.TB, p *nodefix.Proc) clientStats {
 	return s
 }
 
-func connectAll(t testing.TB, p *nodefix.Proc, tokens []string) {
+// connectAll opens one client per user (students, tokens minted here).
+func connectAll(t testing.TB, p *nodefix.Proc, users []string) {
 	t.Helper()
+	tokens := make([]string, len(users))
+	for i, u := range users {
+		tokens[i] = token(t, u, "student")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := p.Do(ctx, map[string]any{"op": "connect", "tokens": tokens}); err != nil {
@@ -74,11 +91,7 @@ func users(prefix string, n int) []string {
 // websocket only: every request of every session reaches its worker.
 func TestFrontDoorRoutesEverySession(t *testing.T) {
 	nodefix.Require(t)
-	rs := redistest.Start(t)
-	td := startDaemon(t, nil)
-	cfg := testConfig(t, td.home, rs.URL(), 4)
-	td.start(t, cfg)
-	td.waitStatus(t, 15*time.Second, "4 online", allOnline(4))
+	rs, td, cfg := startFour(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d", cfg.Port)
 	em := redisadapter.NewEmitter(rs.Client(t), "")
 	perMode, events := loadClients(40), 10
@@ -91,11 +104,7 @@ func TestFrontDoorRoutesEverySession(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			p := nodefix.StartClients(t, url, mode.transports)
 			us := users(mode.name+"-", perMode)
-			var tokens []string
-			for _, u := range us {
-				tokens = append(tokens, token(t, u, "student"))
-			}
-			connectAll(t, p, tokens)
+			connectAll(t, p, us)
 			var s clientStats
 			waitFor(t, 20*time.Second, "all connected on "+mode.want, func() bool {
 				s = stats(t, p)
@@ -162,11 +171,7 @@ func loadRun(t *testing.T, td *testDaemon, rs *redistest.Server, port, clients i
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	p := nodefix.StartClients(t, url, nil)
 	us := users("load-", clients)
-	var tokens []string
-	for _, u := range us {
-		tokens = append(tokens, token(t, u, "student"))
-	}
-	connectAll(t, p, tokens)
+	connectAll(t, p, us)
 	waitFor(t, 30*time.Second, "all connected", func() bool { return stats(t, p).Connected == clients })
 
 	em := redisadapter.NewEmitter(rs.Client(t), "")
@@ -214,11 +219,8 @@ func loadRun(t *testing.T, td *testDaemon, rs *redistest.Server, port, clients i
 // client ends connected, and the events lost are counted.
 func TestReloadUnderLoad(t *testing.T) {
 	nodefix.Require(t)
-	rs := redistest.Start(t)
-	td := startDaemon(t, nil)
-	cfg := testConfig(t, td.home, rs.URL(), 4)
-	td.start(t, cfg)
-	before := td.waitStatus(t, 15*time.Second, "4 online", allOnline(4))
+	rs, td, cfg := startFour(t)
+	before := td.status(t)
 
 	clients := loadClients(40)
 	s, sent := loadRun(t, td, rs, cfg.Port, clients, func() {
@@ -234,30 +236,14 @@ func TestReloadUnderLoad(t *testing.T) {
 			t.Errorf("worker %d not replaced: before %d after %+v", w.ID, before.Workers[i].PID, w)
 		}
 	}
-	lost := sent - s.Seq.Received + s.Seq.Duplicates
-	t.Logf("reload of 4 workers, %d clients: sent %d, received %d, lost %d, duplicates %d, reconnections %v, recovered %d",
-		clients, sent, s.Seq.Received, lost, s.Seq.Duplicates, s.Disconnects, s.Recovered)
-	if len(s.ConnectErrors) != 0 {
-		t.Errorf("refused connection attempts during reload: %v", s.ConnectErrors)
-	}
-	// the goal is 0; without session handover about 3% were lost
-	if reconnects := sum(s.Disconnects); lost*200 > sent || s.Recovered != reconnects {
-		t.Errorf("lost %d of %d events; %d of %d reconnections recovered their session", lost, sent, s.Recovered, reconnects)
-	}
-	if s.Connected != clients {
-		t.Errorf("%d of %d clients connected after the reload", s.Connected, clients)
-	}
+	checkLoadRun(t, "reload of 4 workers", s, sent, clients)
 }
 
 // scale 4 -> 2 -> 4 under load: the removed workers drain, no attempt is
 // refused, every client ends connected.
 func TestScaleUnderLoad(t *testing.T) {
 	nodefix.Require(t)
-	rs := redistest.Start(t)
-	td := startDaemon(t, nil)
-	cfg := testConfig(t, td.home, rs.URL(), 4)
-	td.start(t, cfg)
-	td.waitStatus(t, 15*time.Second, "4 online", allOnline(4))
+	rs, td, cfg := startFour(t)
 	clients := loadClients(40)
 	s, sent := loadRun(t, td, rs, cfg.Port, clients, func() {
 		for _, n := range []int{2, 4} {
@@ -266,18 +252,28 @@ func TestScaleUnderLoad(t *testing.T) {
 			}
 		}
 	})
-	t.Logf("scale 4->2->4, %d clients: sent %d, received %d, lost %d, duplicates %d, reconnections %v, recovered %d",
-		clients, sent, s.Seq.Received, sent-s.Seq.Received+s.Seq.Duplicates, s.Seq.Duplicates, s.Disconnects, s.Recovered)
+	checkLoadRun(t, "scale 4->2->4", s, sent, clients)
+	td.waitStatus(t, 10*time.Second, "4 online", allOnline(4))
+}
+
+// checkLoadRun reports what the clients of a loadRun saw and checks that no
+// connection attempt was refused, every client ended connected, and every
+// reconnection recovered its session with next to no event lost (the goal
+// is 0; without session handover about 3% were lost).
+func checkLoadRun(t *testing.T, what string, s clientStats, sent, clients int) {
+	t.Helper()
+	lost, reconnects := sent-s.Seq.Received+s.Seq.Duplicates, sum(s.Disconnects)
+	t.Logf("%s, %d clients: sent %d, received %d, lost %d, duplicates %d, reconnections %v, recovered %d",
+		what, clients, sent, s.Seq.Received, lost, s.Seq.Duplicates, s.Disconnects, s.Recovered)
 	if len(s.ConnectErrors) != 0 {
-		t.Errorf("refused connection attempts during scale: %v", s.ConnectErrors)
+		t.Errorf("%s: refused connection attempts: %v", what, s.ConnectErrors)
 	}
-	if lost, reconnects := sent-s.Seq.Received+s.Seq.Duplicates, sum(s.Disconnects); lost*200 > sent || s.Recovered != reconnects {
-		t.Errorf("lost %d of %d events; %d of %d reconnections recovered their session", lost, sent, s.Recovered, reconnects)
+	if lost*200 > sent || s.Recovered != reconnects {
+		t.Errorf("%s: lost %d of %d events; %d of %d reconnections recovered their session", what, lost, sent, s.Recovered, reconnects)
 	}
 	if s.Connected != clients {
-		t.Errorf("%d of %d clients connected after scaling", s.Connected, clients)
+		t.Errorf("%s: %d of %d clients connected at the end", what, s.Connected, clients)
 	}
-	td.waitStatus(t, 10*time.Second, "4 online", allOnline(4))
 }
 
 func sum(m map[string]int) int {
