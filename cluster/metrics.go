@@ -8,6 +8,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"sort"
 	"sync/atomic"
 
@@ -88,9 +89,7 @@ func (w *Worker) Stats() Stats {
 	for i, r := range refuseReasons {
 		st.Refused[r] = w.m.refusedBy[i].Load()
 	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	st.HeapBytes = ms.HeapInuse
+	st.HeapBytes = heapInUse()
 	return st
 }
 
@@ -120,6 +119,21 @@ func (w *Worker) AdminHandler() http.Handler {
 		writePrometheus(rw, w.Stats())
 	})
 	return mux
+}
+
+// heapInUse reads the heap's in-use spans from runtime/metrics, which,
+// unlike runtime.ReadMemStats, does not stop the world: the daemon asks for
+// stats every second.
+func heapInUse() uint64 {
+	samples := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
+	rtmetrics.Read(samples)
+	var n uint64
+	for _, s := range samples {
+		if s.Value.Kind() == rtmetrics.KindUint64 {
+			n += s.Value.Uint64()
+		}
+	}
+	return n
 }
 
 func writeJSON(rw http.ResponseWriter, code int, v any) {

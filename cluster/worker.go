@@ -241,11 +241,13 @@ func (w *Worker) Drain(ctx context.Context, spread time.Duration) error {
 			}
 		}
 	}
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
 	for w.engine.ClientsCount() > 0 {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("drain: %d clients still connected: %w", w.engine.ClientsCount(), ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+		case <-poll.C:
 		}
 	}
 	// Keep the drained clients' sessions until the workers they reconnect
@@ -260,7 +262,7 @@ func (w *Worker) Drain(ctx context.Context, spread time.Duration) error {
 		case <-grace.C:
 			w.log.Info("drained; sessions not taken over", "sessions", w.adapter.AwaySessions())
 			return nil
-		case <-time.After(20 * time.Millisecond):
+		case <-poll.C:
 		}
 	}
 	return nil
