@@ -153,7 +153,7 @@ func (n *nspAdapter) onHandover(payload []byte) error {
 // it missed; the session is then forgotten here.
 func (n *nspAdapter) answerHandover(to, id string, pid socket.PrivateSessionId, offset string) error {
 	answer := map[string]any{"t": "session", "uid": n.uid, "to": to, "id": id, "found": false}
-	if pid != "" && n.recovery {
+	if pid != "" && n.store != nil {
 		if s := n.store.restore(pid, offset); s != nil && s.SessionToPersist != nil {
 			rooms := []string{}
 			if s.Rooms != nil {

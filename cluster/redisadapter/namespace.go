@@ -29,15 +29,11 @@ type nspAdapter struct {
 	uid   string
 	codec codec
 
-	// Rooms' own channels (sharded dynamic modes), and, with recovery on,
-	// the rooms of disconnected sessions that may come back (away): their
-	// broadcasts must still be received and kept, so neither the classic
-	// "skip rooms we do not have" shortcut nor unsubscribing a room's
-	// channel may apply to them until they expire.
-	recovery bool
-	awayFor  time.Duration
+	// Rooms' own channels (sharded dynamic modes). The rooms of
+	// disconnected sessions that may come back (the store's, see
+	// awayUntil) keep theirs, and are spared by the classic "skip rooms we
+	// do not have" shortcut, until the sessions come back or expire.
 	roomMu   sync.Mutex
-	away     map[socket.Room]time.Time
 	roomSubs map[socket.Room]subscription
 	timers   map[*time.Timer]struct{}
 	closed   bool
@@ -66,7 +62,6 @@ func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 		nsp:      nsp,
 		name:     nsp.Name(),
 		uid:      bus.newUID(),
-		away:     map[socket.Room]time.Time{},
 		roomSubs: map[socket.Room]subscription{},
 		timers:   map[*time.Timer]struct{}{},
 		handover: handoverChannel(bus.opts.Key, nsp.Name()),
@@ -75,11 +70,10 @@ func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 	}
 	n.codec = bus.codecFor(n.name, n.uid)
 	if csr != nil {
-		n.recovery = true
-		n.awayFor = time.Duration(csr.MaxDisconnectionDuration()) * time.Millisecond
+		keep := time.Duration(csr.MaxDisconnectionDuration()) * time.Millisecond
 		// a dead transport is noticed at most pingInterval + pingTimeout late
 		so := nsp.Server().Opts()
-		n.store = newSessionStore(n.uid, so.PingInterval()+so.PingTimeout()+5*time.Second, n.awayFor)
+		n.store = newSessionStore(n.uid, so.PingInterval()+so.PingTimeout()+5*time.Second, keep)
 	}
 	n.Prototype(n)
 	n.Construct(nsp)
@@ -273,16 +267,10 @@ func (n *nspAdapter) ServerSideEmit(packet []any) error {
 	return nil
 }
 
-// PersistSession remembers the rooms of a disconnected session so that
-// broadcasts to them are still received and kept while it may come back.
+// PersistSession keeps a disconnected session (and so its rooms, see
+// wanted) while it may come back.
 func (n *nspAdapter) PersistSession(s *socket.SessionToPersist) {
-	if n.recovery && s != nil && s.Rooms != nil {
-		until := time.Now().Add(n.awayFor)
-		n.roomMu.Lock()
-		for _, r := range s.Rooms.Keys() {
-			n.away[r] = until
-		}
-		n.roomMu.Unlock()
+	if n.store != nil && s != nil {
 		n.store.persist(s)
 	}
 }
@@ -293,30 +281,17 @@ func (n *nspAdapter) wanted(room socket.Room) bool {
 	if _, ok := n.Rooms().Load(room); ok {
 		return true
 	}
-	if !n.recovery {
-		return false
-	}
-	n.roomMu.Lock()
-	defer n.roomMu.Unlock()
-	return n.awayLocked(room, time.Now())
+	_, away := n.awayUntil(room)
+	return away
 }
 
-// awayLocked reports whether room belongs to a session that may still
-// come back, forgetting expired rooms as it goes.
-func (n *nspAdapter) awayLocked(room socket.Room, now time.Time) bool {
-	until, ok := n.away[room]
-	if ok && now.After(until) {
-		delete(n.away, room)
-		ok = false
+// awayUntil says whether a disconnected session that may still come back
+// was in room (never, with recovery off), and until when.
+func (n *nspAdapter) awayUntil(room socket.Room) (time.Time, bool) {
+	if n.store == nil {
+		return time.Time{}, false
 	}
-	if len(n.away) > 1024 && len(n.away)%1024 == 0 { // sweep now and then
-		for r, u := range n.away {
-			if now.After(u) {
-				delete(n.away, r)
-			}
-		}
-	}
-	return ok
+	return n.store.awayUntil(room, time.Now())
 }
 
 // roomCreated subscribes a new room's channel (sharded dynamic modes).
@@ -353,9 +328,9 @@ func (n *nspAdapter) dropRoomLocked(room socket.Room) {
 	if _, exists := n.Rooms().Load(room); exists {
 		return // created again meanwhile
 	}
-	if n.recovery && n.awayLocked(room, time.Now()) {
+	if until, away := n.awayUntil(room); away {
 		var t *time.Timer
-		t = time.AfterFunc(time.Until(n.away[room])+10*time.Millisecond, func() {
+		t = time.AfterFunc(time.Until(until)+10*time.Millisecond, func() {
 			n.roomMu.Lock()
 			defer n.roomMu.Unlock()
 			delete(n.timers, t)

@@ -214,6 +214,20 @@ func (st *sessionStore) restore(pid socket.PrivateSessionId, offset string) *soc
 	return &socket.Session{SessionToPersist: a.session, MissedPackets: missed}
 }
 
+// awayUntil reports whether a disconnected session that may still come
+// back was in room, and until when the last of them may.
+func (st *sessionStore) awayUntil(room socket.Room, now time.Time) (time.Time, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var until time.Time
+	for a := range st.byRoom[room] {
+		if now.Before(a.until) && a.until.After(until) {
+			until = a.until
+		}
+	}
+	return until, !until.IsZero()
+}
+
 // forget drops a session restored elsewhere.
 func (st *sessionStore) forget(pid socket.PrivateSessionId) {
 	st.mu.Lock()

@@ -31,7 +31,7 @@ func (a *Adapter) register(n *nspAdapter) {
 	}
 	a.namespaces[n.name] = n
 	subs := n.codec.subscriptions()
-	if n.recovery {
+	if n.store != nil {
 		subs = append(subs, n.handoverSub())
 	}
 	for _, s := range subs {
