@@ -3,8 +3,6 @@ package bench_test
 import (
 	"context"
 	"io"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,10 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/frutos/frutos/bench"
-	"github.com/frutos/frutos/cluster"
-	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/jwtauth"
 	"github.com/frutos/frutos/internal/testutil/redistest"
+	"github.com/frutos/frutos/internal/testutil/workertest"
 )
 
 const testSecret = "bench-test-secret-0123456789abcdef"
@@ -30,35 +27,8 @@ type target struct {
 // signed with testSecret.
 func startWorker(t *testing.T) target {
 	t.Helper()
-	rs := redistest.Start(t)
-	cfg := configs.Default()
-	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
-	w, err := cluster.New(cluster.Options{Config: cfg, Redis: rc, Authenticate: func(tok string) (cluster.Identity, error) {
-		c, err := jwtauth.Verify(testSecret, tok)
-		return cluster.Identity{Sub: c.Sub, Role: c.Role}, err
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: w.Handler()}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = w.Close(ctx)
-		_ = srv.Close()
-		_ = rc.Close()
-	})
-	for deadline := time.Now().Add(10 * time.Second); !w.Ready(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("worker not ready")
-		}
-	}
-	return target{URL: "http://" + l.Addr().String(), Redis: rc}
+	w := workertest.Start(t, workertest.Options{RedisURL: redistest.Start(t).URL(), Secret: testSecret})
+	return target{URL: w.URL, Redis: w.Redis}
 }
 
 func mint(secret string) func(string) (string, error) {

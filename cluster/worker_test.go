@@ -4,18 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/frutos/frutos/cluster"
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/sioclient"
 	"github.com/frutos/frutos/internal/testutil/eventlog"
+	"github.com/frutos/frutos/internal/testutil/workertest"
 )
 
 // testAuth accepts tokens "sub|role" (the real worker verifies JWTs; the
@@ -28,49 +26,11 @@ func testAuth(token string) (cluster.Identity, error) {
 	return cluster.Identity{Sub: sub, Role: role}, nil
 }
 
-type testWorker struct {
-	*cluster.Worker
-	URL, AdminURL string
-}
-
-// startWorker runs a worker in this process on loopback ports.
-func startWorker(t testing.TB, redisURL string, tweak func(*configs.Config)) *testWorker {
+// startWorker runs a worker in this process on loopback ports, with the
+// "sub|role" tokens of testAuth.
+func startWorker(t testing.TB, redisURL string, tweak func(*configs.Config)) *workertest.Worker {
 	t.Helper()
-	cfg := configs.Default()
-	if tweak != nil {
-		tweak(cfg)
-	}
-	ropts, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(ropts)
-	w, err := cluster.New(cluster.Options{Config: cfg, Redis: rc, Authenticate: testAuth, SessionPrefix: "t1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := serve(t, w.Handler())
-	admin := serve(t, w.AdminHandler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = w.Close(ctx)
-		_ = rc.Close()
-	})
-	waitFor(t, 10*time.Second, "worker ready", w.Ready)
-	return &testWorker{Worker: w, URL: pub, AdminURL: admin}
-}
-
-func serve(t testing.TB, h http.Handler) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + l.Addr().String()
+	return workertest.Start(t, workertest.Options{RedisURL: redisURL, Authenticate: testAuth, Tweak: tweak, SessionPrefix: "t1"})
 }
 
 func dial(t testing.TB, url, token string, header http.Header) (*sioclient.Client, *eventlog.Recorder, error) {

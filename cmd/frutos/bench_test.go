@@ -2,10 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -13,14 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/frutos/frutos/bench"
-	"github.com/frutos/frutos/cluster"
-	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/jwtauth"
 	"github.com/frutos/frutos/internal/testutil/frutosbin"
 	"github.com/frutos/frutos/internal/testutil/redistest"
+	"github.com/frutos/frutos/internal/testutil/workertest"
 )
 
 func benchEnv(vars map[string]string) func(string) string {
@@ -114,34 +108,9 @@ func TestBenchSetupMintsTokensTheWorkersAccept(t *testing.T) {
 func TestBenchBinaryWithTwoLoadProcesses(t *testing.T) {
 	const secret = "bench-binary-secret-0123456789abcdef"
 	rs := redistest.Start(t)
-	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
-	w, err := cluster.New(cluster.Options{Config: configs.Default(), Redis: rc, Authenticate: func(tok string) (cluster.Identity, error) {
-		c, err := jwtauth.Verify(secret, tok)
-		return cluster.Identity{Sub: c.Sub, Role: c.Role}, err
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: w.Handler()}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = w.Close(ctx)
-		_ = srv.Close()
-		_ = rc.Close()
-	})
-	for deadline := time.Now().Add(10 * time.Second); !w.Ready(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("worker not ready")
-		}
-	}
+	w := workertest.Start(t, workertest.Options{RedisURL: rs.URL(), Secret: secret})
 
-	cmd := exec.Command(frutosbin.Path(t), "bench", "--url", "http://"+l.Addr().String(), "--conns", "120", "--rate", "1000",
+	cmd := exec.Command(frutosbin.Path(t), "bench", "--url", w.URL, "--conns", "120", "--rate", "1000",
 		"--duration", "3s", "--emit-rate", "200", "--procs", "2", "--redis", rs.URL(), "--json")
 	cmd.Env = append(os.Environ(), "FRUTOS_AUTH_SECRET="+secret, "FRUTOS_HOME="+t.TempDir())
 	var stdout, stderr bytes.Buffer

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/frutos/frutos/internal/testutil/eventlog"
 	"github.com/frutos/frutos/logs"
 )
 
@@ -201,13 +202,7 @@ func (s *syncBuffer) String() string {
 // waitFor waits until cond holds, or fails the test at the deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	eventlog.WaitFor(t, 10*time.Second, what, cond)
 }
 
 // followLogsCmd runs frutos logs with args, following until the test stops
