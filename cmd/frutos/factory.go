@@ -1,6 +1,8 @@
 package main
 
 import (
+	"sync"
+
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
 )
@@ -14,6 +16,9 @@ type Factory struct {
 	// ConfigFile and Env are the global --config and --env flags.
 	ConfigFile string
 	Env        string
+
+	homeOnce sync.Once
+	home     string
 }
 
 func newFactory(streams *IOStreams, getenv func(string) string) *Factory {
@@ -30,14 +35,19 @@ func (f *Factory) Config(flags configs.Flags) (*configs.Config, error) {
 // home, or ~/.frutos). A configuration that does not load does not stop
 // commands that only need the home (status, stop...): they fall back to
 // FRUTOS_HOME or the default.
+// It is resolved once per command (the flags are parsed by then).
 func (f *Factory) Home() string {
-	if cfg, err := f.Config(configs.Flags{}); err == nil {
-		return cfg.Home
-	}
-	if h := f.Getenv("FRUTOS_HOME"); h != "" {
-		return h
-	}
-	return configs.Default().Home
+	f.homeOnce.Do(func() {
+		switch cfg, err := f.Config(configs.Flags{}); {
+		case err == nil:
+			f.home = cfg.Home
+		case f.Getenv("FRUTOS_HOME") != "":
+			f.home = f.Getenv("FRUTOS_HOME")
+		default:
+			f.home = configs.Default().Home
+		}
+	})
+	return f.home
 }
 
 // Daemon is a client for the daemon of the state home.
