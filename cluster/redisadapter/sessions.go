@@ -228,13 +228,6 @@ func (st *sessionStore) awayUntil(room socket.Room, now time.Time) (time.Time, b
 	return until, !until.IsZero()
 }
 
-// forget drops a session restored elsewhere.
-func (st *sessionStore) forget(pid socket.PrivateSessionId) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.dropLocked(pid)
-}
-
 // awayCount is the number of sessions that may still come back.
 func (st *sessionStore) awayCount() int {
 	now := time.Now()

@@ -244,14 +244,13 @@ func (h *harness) start(ctx context.Context, srv server) error {
 
 // sideResult is every run against one server.
 type sideResult struct {
-	name     string
-	hold     runResult
-	connect  runResult
-	emits    []runResult
-	polling  runResult
-	cli      cliResult
-	workers  int
-	stoppedS float64
+	name    string
+	hold    runResult
+	connect runResult
+	emits   []runResult
+	polling runResult
+	cli     cliResult
+	workers int
 }
 
 // side runs the plan against one server, freshly started: the memory run
