@@ -185,7 +185,9 @@ func TestLifecycleAsAPM2User(t *testing.T) {
 		t.Errorf("status with no daemon: exit %d %s", code, errOut)
 	}
 
-	out = c.ok("resurrect")
+	if out := c.ok("resurrect"); !strings.Contains(out, "online") {
+		t.Errorf("resurrect printed no table:\n%s", out)
+	}
 	st = c.waitStatus("resurrected", 30*time.Second, online(2))
 	if st.Port != atoi(port) || st.Daemon.PID == daemonPID {
 		t.Errorf("resurrect: %+v", st)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 )
@@ -29,7 +28,11 @@ func Path(t testing.TB) string {
 			return
 		}
 		path = filepath.Join(dir, "frutos")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		goTool, e := exec.LookPath("go")
+		if e != nil {
+			err = e
+			return
+		}
 		cmd := exec.Command(goTool, "build", "-o", path, "github.com/frutos/frutos/cmd/frutos")
 		out, err = cmd.CombinedOutput()
 	})
