@@ -37,12 +37,16 @@ sidebyside: deps
 	@[ -d bench/node/node_modules ] || npm ci --prefix bench/node --no-audit --no-fund --loglevel=error
 	$(GO) run ./bench/cmd/sidebyside
 
-# Fuzz the decoders of outside input (Redis messages from other servers and
-# emitters) for FUZZTIME each; crashers land in testdata/fuzz as regressions.
+# Fuzz everything that parses outside input, FUZZTIME per target: every
+# Fuzz* function of every package is found and run in turn. Crashers land
+# in the package's testdata/fuzz and run as regression tests in `make test`.
 FUZZTIME ?= 30s
 fuzz:
-	for t in FuzzDecodeMsgpack FuzzDecodeBroadcast FuzzDecodeRequest FuzzDecodeClusterMessage; do \
-	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./cluster/redisadapter/ || exit 1; done
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
