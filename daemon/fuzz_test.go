@@ -133,3 +133,34 @@ func checkAnswer(t *testing.T, req *http.Request, w *httptest.ResponseRecorder) 
 		t.Fatalf("%s: answered %d with code %q: %s", what, w.Code, e.Code, e.Message)
 	}
 }
+
+// Found by FuzzControlAPI: a request with no route got the mux's plain-text
+// 404 or 405, or a redirect for an unclean path; clients expect a
+// control.Error in every answer.
+func TestControlAPIMissesAnswerJSON(t *testing.T) {
+	d, err := New(Options{Home: t.TempDir(), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.lock.release)
+	h := d.routes()
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/v1/nothing", 404, control.CodeNotFound, ""},
+		{"POST", "/v1/ping", 405, control.CodeBadRequest, "GET"},
+		{"GET", "/v1/stop", 405, control.CodeBadRequest, "POST"},
+		{"GET", "/v1//status", 404, control.CodeNotFound, ""},
+	} {
+		req := httptest.NewRequest(tc.method, tc.path, nil)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		var e control.Error
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || w.Code != tc.status || e.Code != tc.code ||
+			w.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d %q (Allow %q); want %d %s", tc.method, tc.path, w.Code, w.Body, w.Header().Get("Allow"), tc.status, tc.code)
+		}
+	}
+}
