@@ -16,7 +16,6 @@ import (
 	sioparser "github.com/zishang520/socket.io/parsers/socket/v3/parser"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
-	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 )
 
@@ -245,12 +244,7 @@ func FuzzWorkerFrames(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	rs := redistest.Start(f)
-	w := startWorker(f, rs.URL(), func(c *configs.Config) {
-		c.Limits.MaxPayload = 64 << 10
-		c.Limits.PingInterval = configs.Duration(200 * time.Millisecond)
-		c.Limits.PingTimeout = configs.Duration(300 * time.Millisecond)
-		c.Limits.ConnectTimeout = configs.Duration(time.Second)
-	})
+	w := startWorker(f, rs.URL(), hostileLimits)
 	var n atomic.Int64
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		c := rawWS(t, w.URL)

@@ -106,18 +106,20 @@ func (g *nodeGen) uint(size int) uint64 {
 	return binary.BigEndian.Uint64(buf[:])
 }
 
-// width picks a length encoding: 0 the fix form (when n fits), 1, 2, 4 bytes.
-func (g *nodeGen) width(n, fixMax int) int {
-	w := []int{0, 1, 2, 4}[g.byte()%4]
-	switch {
-	case w == 0 && n > fixMax:
-		w = 4
-	case w == 1 && n > math.MaxUint8:
-		w = 4
-	case w == 2 && n > math.MaxUint16:
-		w = 4
+// header writes a length header in a width the input picks: the fix form
+// (fix|n) when there is one and n fits, else codes[i], followed by n in 1,
+// 2 or 4 bytes (a width without a code, 0, or too small for n takes the
+// next).
+func (g *nodeGen) header(b []byte, n int, fix byte, fixMax int, codes [3]byte) []byte {
+	w := int(g.byte() % 4) // 0: fix, 1, 2, 3: codes[w-1]
+	if w == 0 && fix != 0 && n <= fixMax {
+		return append(b, fix|byte(n))
 	}
-	return w
+	w = max(w, 1)
+	for w < 3 && (codes[w-1] == 0 || n > []int{math.MaxUint8, math.MaxUint16}[w-1]) {
+		w++
+	}
+	return appendN(append(b, codes[w-1]), []int{1, 2, 4}[w-1], uint64(n))
 }
 
 func appendN(b []byte, size int, n uint64) []byte {
@@ -180,38 +182,15 @@ func (g *nodeGen) value(b []byte, depth int) ([]byte, any) {
 		return appendN(append(b, 0xcb), 8, n), math.Float64frombits(n)
 	case 5: // str
 		s := g.bytes(int(g.byte()))
-		switch g.width(len(s), 31) {
-		case 0:
-			b = append(b, 0xa0|byte(len(s)))
-		case 1:
-			b = appendN(append(b, 0xd9), 1, uint64(len(s)))
-		case 2:
-			b = appendN(append(b, 0xda), 2, uint64(len(s)))
-		default:
-			b = appendN(append(b, 0xdb), 4, uint64(len(s)))
-		}
+		b = g.header(b, len(s), 0xa0, 31, [3]byte{0xd9, 0xda, 0xdb})
 		return append(b, s...), string(s)
 	case 6: // bin (a Buffer)
 		p := g.bytes(int(g.byte()))
-		switch g.width(len(p), -1) {
-		case 0, 1:
-			b = appendN(append(b, 0xc4), 1, uint64(len(p)))
-		case 2:
-			b = appendN(append(b, 0xc5), 2, uint64(len(p)))
-		default:
-			b = appendN(append(b, 0xc6), 4, uint64(len(p)))
-		}
+		b = g.header(b, len(p), 0, 0, [3]byte{0xc4, 0xc5, 0xc6})
 		return append(b, p...), append([]byte{}, p...)
 	case 7: // array
 		n := int(g.byte() % 8)
-		switch g.width(n, 15) {
-		case 0:
-			b = append(b, 0x90|byte(n))
-		case 1, 2:
-			b = appendN(append(b, 0xdc), 2, uint64(n))
-		default:
-			b = appendN(append(b, 0xdd), 4, uint64(n))
-		}
+		b = g.header(b, n, 0x90, 15, [3]byte{0, 0xdc, 0xdd})
 		arr := make([]any, n)
 		for i := range arr {
 			b, arr[i] = g.value(b, depth+1)
@@ -219,14 +198,7 @@ func (g *nodeGen) value(b []byte, depth int) ([]byte, any) {
 		return b, arr
 	case 8: // map with string or integer keys; a repeated key: the last wins
 		n := int(g.byte() % 8)
-		switch g.width(n, 15) {
-		case 0:
-			b = append(b, 0x80|byte(n))
-		case 1, 2:
-			b = appendN(append(b, 0xde), 2, uint64(n))
-		default:
-			b = appendN(append(b, 0xdf), 4, uint64(n))
-		}
+		b = g.header(b, n, 0x80, 15, [3]byte{0, 0xde, 0xdf})
 		m := make(map[string]any, n)
 		for range n {
 			var key string
@@ -268,14 +240,7 @@ func (g *nodeGen) value(b []byte, depth int) ([]byte, any) {
 			typ = 0x7f
 		}
 		p := g.bytes(int(g.byte()))
-		switch w := g.width(len(p), -1); w {
-		case 0, 1:
-			b = appendN(append(b, 0xc7), 1, uint64(len(p)))
-		case 2:
-			b = appendN(append(b, 0xc8), 2, uint64(len(p)))
-		default:
-			b = appendN(append(b, 0xc9), 4, uint64(len(p)))
-		}
+		b = g.header(b, len(p), 0, 0, [3]byte{0xc7, 0xc8, 0xc9})
 		return append(append(b, typ), p...), nil
 	case 16: // a timestamp of a size the spec does not define: read as nothing
 		p := g.bytes(int(g.byte() % 20))
