@@ -34,7 +34,6 @@ type testLog struct{}
 
 func (testLog) Write(p []byte) (int, error) { os.Stderr.Write(p); return len(p), nil }
 
-
 // Every fault of make chaos, short: after each, every client is connected
 // again and every worker is back; reload and scale lose nothing; the
 // counts add up.
