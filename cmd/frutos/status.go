@@ -126,7 +126,7 @@ func printFleet(io *IOStreams, fleet control.Fleet, asJSON bool) error {
 			h.Name, h.State, tui.FormatDuration(h.LastSeenSec), h.Address, h.WorkersOnline, h.Workers,
 			h.Connections, h.CPU, tui.FormatBytes(h.Memory), latency, h.Version)
 	}
-	fmt.Fprintf(tw, "%d of %d up\t\t\t\t\t%d\t\t\t\t\n", up, len(fleet.Hosts), conns)
+	fmt.Fprintf(tw, "%d of %d up\t\t\t\t\t%d\n", up, len(fleet.Hosts), conns) // no trailing cells: no trailing spaces
 	return tw.Flush()
 }
 
