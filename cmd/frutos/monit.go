@@ -107,14 +107,11 @@ func (r *fleetReader) read(ctx context.Context) (control.Fleet, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.conn == nil {
-		rf := redisFlags{Timeout: defaultRedisTimeout}
-		cfg, err := loadRedisConfig(r.f, rf)
+		conn, err := connectRedis(r.f, redisFlags{Timeout: defaultRedisTimeout})
 		if err != nil {
 			return control.Fleet{}, err
 		}
-		if r.conn, err = openRedis(r.f, rf, cfg); err != nil {
-			return control.Fleet{}, err
-		}
+		r.conn = conn
 	}
 	fleet, err := readFleet(ctx, r.conn)
 	if err != nil {

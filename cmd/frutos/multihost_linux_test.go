@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -44,9 +43,8 @@ func TestTwoHostsOneRedis(t *testing.T) {
 	n := newTestNet(t, "a", "b")
 	redisURL := n.startRedis(t)
 
-	const secret = "multihost-secret"
-	a := newNetHost(t, n, bin, "a", redisURL, secret)
-	b := newNetHost(t, n, bin, "b", redisURL, secret)
+	a := newNetHost(t, n, bin, "a", redisURL)
+	b := newNetHost(t, n, bin, "b", redisURL)
 	for _, h := range []*netHost{a, b} {
 		eventlog.WaitFor(t, 20*time.Second, "Redis reachable from host "+h.name, func() bool {
 			_, _, code := h.run("ping", "--count", "1")
@@ -68,7 +66,7 @@ func TestTwoHostsOneRedis(t *testing.T) {
 	}
 
 	// A client of host A receives what host B emits.
-	tok, err := jwtauth.Mint(secret, "42", "student", time.Hour)
+	tok, err := jwtauth.Mint("lifecycle-secret", "42", "student", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +158,9 @@ func (n *testNet) destroy() {
 		ns := n.ns(name)
 		out, _ := exec.Command("ip", "netns", "pids", ns).Output()
 		for _, f := range strings.Fields(string(out)) {
-			if pid, err := strconv.Atoi(f); err == nil {
+			// Never this test: its main thread shows there if it ever
+			// dialled from the namespace and could not come back.
+			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
@@ -191,7 +191,8 @@ func (n *testNet) startRedis(t *testing.T) string {
 
 // dialFrom connects a Socket.IO client from inside namespace ns: the
 // dialling goroutine's thread enters the namespace, so the socket is made
-// there, and the thread is thrown away afterwards (it stays locked).
+// there (it stays there), then returns to the test's namespace. A thread
+// that cannot return stays locked, so that no other goroutine runs on it.
 func (n *testNet) dialFrom(t *testing.T, ns string, opts sioclient.Options) *sioclient.Client {
 	t.Helper()
 	type result struct {
@@ -200,20 +201,22 @@ func (n *testNet) dialFrom(t *testing.T, ns string, opts sioclient.Options) *sio
 	}
 	done := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		f, err := os.Open("/run/netns/" + n.ns(ns))
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
+			runtime.UnlockOSThread()
 			done <- result{err: err}
 			return
 		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- result{err: fmt.Errorf("setns %s: %w", ns, err)}
-			return
+		defer home.Close()
+		c, err := inNetns("/run/netns/"+n.ns(ns), func() (*sioclient.Client, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return sioclient.Dial(ctx, opts)
+		})
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := sioclient.Dial(ctx, opts)
 		done <- result{c, err}
 	}()
 	r := <-done
@@ -223,73 +226,38 @@ func (n *testNet) dialFrom(t *testing.T, ns string, opts sioclient.Options) *sio
 	return r.c
 }
 
-// netHost is a frutos home whose commands run in a host's namespace.
-type netHost struct {
-	t    *testing.T
-	name string
-	ns   string
-	bin  string
-	cfg  string // its frutos.yaml
-	env  []string
+// inNetns runs fn with the calling thread (locked by the caller) in the
+// network namespace at path.
+func inNetns[T any](path string, fn func() (T, error)) (T, error) {
+	var zero T
+	f, err := os.Open(path)
+	if err != nil {
+		return zero, err
+	}
+	defer f.Close()
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		return zero, fmt.Errorf("setns %s: %w", path, err)
+	}
+	return fn()
 }
 
-func newNetHost(t *testing.T, n *testNet, bin, name, redisURL, secret string) *netHost {
-	dir, err := os.MkdirTemp("", "fmh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := filepath.Join(dir, "h")
-	cfg := filepath.Join(dir, "frutos.yaml")
+// netHost is a frutos home whose commands run in a host's namespace
+// (ip netns exec), with a configuration file of fast heartbeats.
+type netHost struct {
+	*cli
+	name string
+}
+
+func newNetHost(t *testing.T, n *testNet, bin, name, redisURL string) *netHost {
+	c := newCLI(t, redisURL)
+	cfg := filepath.Join(filepath.Dir(c.home), "frutos.yaml")
 	// A fast heartbeat, so that "gone" comes within seconds.
 	if err := os.WriteFile(cfg, []byte("node:\n  heartbeat: 200ms\n  ttl: 1s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := &netHost{t: t, name: name, ns: n.ns(name), bin: bin, cfg: cfg, env: append(os.Environ(),
-		"FRUTOS_HOME="+home, "REDIS_URL="+redisURL, "FRUTOS_AUTH_SECRET="+secret,
-		"FRUTOS_NODE_NAME=host-"+name, "NO_COLOR=1")}
-	t.Cleanup(func() {
-		h.run("kill")
-		if pid := readPIDFile(filepath.Join(home, "daemon.pid")); pid > 0 && processAlive(pid) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		os.RemoveAll(dir)
-	})
-	return h
-}
-
-// run executes `frutos --config <the host's file> args...` in the host's
-// namespace.
-func (h *netHost) run(args ...string) (string, string, int) {
-	cmd := exec.Command("ip", append([]string{"netns", "exec", h.ns, h.bin, "--config", h.cfg}, args...)...)
-	cmd.Env = h.env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		h.t.Fatalf("run frutos %v in %s: %v", args, h.ns, err)
-	}
-	return out.String(), errb.String(), code
-}
-
-func (h *netHost) ok(args ...string) string {
-	h.t.Helper()
-	out, errOut, code := h.run(args...)
-	if code != 0 {
-		h.t.Fatalf("host %s: frutos %s: exit %d\nstdout: %s\nstderr: %s", h.name, strings.Join(args, " "), code, out, errOut)
-	}
-	return out
-}
-
-func (h *netHost) status() control.Status {
-	h.t.Helper()
-	var st control.Status
-	if err := json.Unmarshal([]byte(h.ok("status", "--json")), &st); err != nil {
-		h.t.Fatal(err)
-	}
-	return st
+	c.bin, c.pre = "ip", []string{"netns", "exec", n.ns(name), bin, "--config", cfg}
+	c.env = append(c.env, "FRUTOS_NODE_NAME=host-"+name)
+	return &netHost{cli: c, name: name}
 }
 
 func (h *netHost) fleet() fleetView {

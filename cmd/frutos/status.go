@@ -73,11 +73,7 @@ Exit status 4 when Redis cannot be read.`,
 
 // runStatusAllHosts reads the fleet registry from Redis and prints it.
 func runStatusAllHosts(opts *statusOptions) error {
-	cfg, err := loadRedisConfig(opts.Factory, opts.Redis)
-	if err != nil {
-		return err
-	}
-	conn, err := openRedis(opts.Factory, opts.Redis, cfg)
+	conn, err := connectRedis(opts.Factory, opts.Redis)
 	if err != nil {
 		return err
 	}
