@@ -226,7 +226,7 @@ func ReadFleet(ctx context.Context, client redis.UniversalClient, prefix string,
 	for i, id := range ids {
 		var h control.Host
 		if err := json.Unmarshal([]byte(all[id]), &h); err != nil {
-			continue // not ours to judge, nor to print
+			continue // unreadable: skipped here; the heartbeats prune it
 		}
 		h.ID = id
 		switch {

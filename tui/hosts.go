@@ -36,7 +36,8 @@ type hostsView struct {
 	err   error
 }
 
-// toggle shows or hides the view; shown, it asks for the fleet at once.
+// toggleHosts shows or hides the hosts view; shown, it asks for the fleet
+// at once.
 func (m Model) toggleHosts() (Model, tea.Cmd) {
 	if m.opts.Fleet == nil {
 		return m.refuse("no fleet view here: it needs a Redis URL")
