@@ -34,7 +34,7 @@ type Host struct {
 	Connections    int     `json:"connections"`
 	CPU            float64 `json:"cpu"`    // daemon and workers, percent of one core
 	Memory         uint64  `json:"memory"` // daemon and workers, RSS bytes
-	RedisLatencyMs float64 `json:"redis_latency_ms"`
+	RedisLatencyMs float64 `json:"redis_latency_ms"` // 0 until the daemon's first Redis check
 }
 
 // Fleet is the answer of `frutos status --all-hosts --json`: every host

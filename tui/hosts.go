@@ -118,7 +118,7 @@ var hostColumns = []column[control.Host]{
 			return FormatBytes(b)
 		}},
 	{title: "REDIS", width: 8, right: true, drop: 4, cell: func(h control.Host) string {
-		return orDash(h.State == control.HostUp, fmt.Sprintf("%.2f ms", h.RedisLatencyMs))
+		return orDash(h.State == control.HostUp && h.RedisLatencyMs > 0, fmt.Sprintf("%.2f ms", h.RedisLatencyMs)) // 0: not measured yet
 	}},
 	{title: "VERSION", width: 10, drop: 5, cell: func(h control.Host) string { return h.Version }},
 }

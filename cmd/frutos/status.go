@@ -112,11 +112,13 @@ func printFleet(io *IOStreams, fleet control.Fleet, asJSON bool) error {
 	fmt.Fprintln(tw, "HOST\tSTATE\tLAST SEEN\tADDRESS\tWORKERS\tCONNS\tCPU\tMEMORY\tREDIS\tVERSION")
 	var up, conns int
 	for _, h := range fleet.Hosts {
-		latency := "-"
+		latency := "-" // 0: not measured yet
 		if h.State == control.HostUp {
 			up++
 			conns += h.Connections
-			latency = fmt.Sprintf("%.2f ms", h.RedisLatencyMs)
+			if h.RedisLatencyMs > 0 {
+				latency = fmt.Sprintf("%.2f ms", h.RedisLatencyMs)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s ago\t%s\t%d/%d\t%d\t%.1f%%\t%s\t%s\t%s\n",
 			h.Name, h.State, tui.FormatDuration(h.LastSeenSec), h.Address, h.WorkersOnline, h.Workers,
