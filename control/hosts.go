@@ -32,8 +32,8 @@ type Host struct {
 	WorkersOnline  int     `json:"workers_online"`
 	Workers        int     `json:"workers"`
 	Connections    int     `json:"connections"`
-	CPU            float64 `json:"cpu"`    // daemon and workers, percent of one core
-	Memory         uint64  `json:"memory"` // daemon and workers, RSS bytes
+	CPU            float64 `json:"cpu"`              // daemon and workers, percent of one core
+	Memory         uint64  `json:"memory"`           // daemon and workers, RSS bytes
 	RedisLatencyMs float64 `json:"redis_latency_ms"` // 0 until the daemon's first Redis check
 }
 
