@@ -41,7 +41,11 @@ type Options struct {
 	// dead. Default 3s.
 	HealthCheck time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay, which doubles
-	// after every failed attempt. Defaults 100ms and 5s.
+	// after every failed attempt. Defaults 100ms and 500ms (node-redis's
+	// cap): whatever is published after Redis is back and before the
+	// subscriber is, is lost to everyone (pub/sub keeps nothing), so the
+	// cap is the delivery gap after an outage; a dial every half second
+	// costs nothing.
 	BackoffMin, BackoffMax time.Duration
 	// Logger receives state changes and throttled error lines. Default: none.
 	Logger *slog.Logger
@@ -67,7 +71,7 @@ func (o *Options) withDefaults() {
 		o.BackoffMin = 100 * time.Millisecond
 	}
 	if o.BackoffMax < o.BackoffMin {
-		o.BackoffMax = max(5*time.Second, o.BackoffMin)
+		o.BackoffMax = max(500*time.Millisecond, o.BackoffMin)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
