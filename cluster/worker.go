@@ -117,6 +117,7 @@ func New(opts Options) (*Worker, error) {
 		// A custom adapter bypasses the library's defaults: set both.
 		csr.SetSkipMiddlewares(true)
 		so.SetConnectionStateRecovery(csr)
+		so.SetParser(redisadapter.RecoveringParser(so.Parser()))
 	}
 
 	w.engine = &prefixEngine{Server: engine.MakeServer(), prefix: opts.SessionPrefix}

@@ -306,9 +306,13 @@ func (n *nspAdapter) forgetJoins(sid socket.SocketId) {
 	delete(n.joining, sid)
 }
 
-// AddAll joins a socket to rooms, and tells a handover waiting for a
+// AddAll joins a socket to rooms, notes its creation (its first join, for
+// recovery without an offset), and tells a handover waiting for a
 // restored socket's joins.
 func (n *nspAdapter) AddAll(id socket.SocketId, rooms *types.Set[socket.Room]) {
+	if n.store != nil {
+		n.store.bornAt(id, time.Now())
+	}
 	n.Adapter.AddAll(id, rooms)
 	n.roomMu.Lock()
 	defer n.roomMu.Unlock()

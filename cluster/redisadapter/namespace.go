@@ -270,6 +270,15 @@ func (n *nspAdapter) ServerSideEmit(packet []any) error {
 	return nil
 }
 
+// DelAll forgets a socket that leaves every room (it disconnected; its
+// session, if kept, was persisted first).
+func (n *nspAdapter) DelAll(id socket.SocketId) {
+	if n.store != nil {
+		n.store.forget(id)
+	}
+	n.Adapter.DelAll(id)
+}
+
 // PersistSession keeps a disconnected session (and so its rooms, see
 // wanted) while it may come back.
 func (n *nspAdapter) PersistSession(s *socket.SessionToPersist) {

@@ -37,7 +37,14 @@ type sessionStore struct {
 	head   int            // recent[head:] is live
 	away   map[socket.PrivateSessionId]*awaySession
 	byRoom map[socket.Room]map[*awaySession]struct{} // away sessions by room, for record
+	born   map[socket.SocketId]time.Time             // connected sockets' first join
 }
+
+// FromSessionStart is the offset of a client that asks for its session
+// back before it received any event (socket.io-client then sends no
+// offset, and the library would not try): it missed every event meant
+// for it since its socket was created. RecoveringParser puts it in.
+const FromSessionStart = "-"
 
 // maxRecent and maxAwayPackets bound the store whatever the event rate: a
 // client whose events fell off comes back as a new session.
@@ -55,6 +62,7 @@ type storedPacket struct {
 
 type awaySession struct {
 	session *socket.SessionToPersist
+	born    time.Time // when its socket was created (zero: unknown)
 	since   time.Time
 	until   time.Time
 	packets []storedPacket
@@ -62,7 +70,24 @@ type awaySession struct {
 
 func newSessionStore(prefix string, recentFor, keep time.Duration) *sessionStore {
 	return &sessionStore{prefix: prefix + "-", recentFor: recentFor, keep: keep,
-		away: map[socket.PrivateSessionId]*awaySession{}, byRoom: map[socket.Room]map[*awaySession]struct{}{}}
+		away: map[socket.PrivateSessionId]*awaySession{}, byRoom: map[socket.Room]map[*awaySession]struct{}{},
+		born: map[socket.SocketId]time.Time{}}
+}
+
+// bornAt notes when a socket joined its first room: its creation.
+func (st *sessionStore) bornAt(id socket.SocketId, at time.Time) {
+	st.mu.Lock()
+	if _, ok := st.born[id]; !ok {
+		st.born[id] = at
+	}
+	st.mu.Unlock()
+}
+
+// forget drops a socket that left every room.
+func (st *sessionStore) forget(id socket.SocketId) {
+	st.mu.Lock()
+	delete(st.born, id)
+	st.mu.Unlock()
 }
 
 // storable reports whether a packet is kept for recovery: events without
@@ -145,7 +170,7 @@ func (st *sessionStore) persist(s *socket.SessionToPersist) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.dropLocked(s.Pid)
-	a := &awaySession{session: s, since: now, until: now.Add(st.keep)}
+	a := &awaySession{session: s, born: st.born[s.Sid], since: now, until: now.Add(st.keep)}
 	st.away[s.Pid] = a
 	for _, r := range s.Rooms.Keys() {
 		m := st.byRoom[r]
@@ -190,7 +215,8 @@ func (st *sessionStore) restore(pid socket.PrivateSessionId, offset string) *soc
 	}
 	// Events before the disconnect that the client may not have got: the
 	// recent ones after its offset (all recent ones for it, when the offset
-	// is older than the window: it got none of them).
+	// is older than the window: it got none of them; with no offset, all
+	// since its socket was created).
 	live := st.recent[st.head:]
 	from := 0
 	for i := len(live) - 1; i >= 0; i-- {
@@ -203,6 +229,9 @@ func (st *sessionStore) restore(pid socket.PrivateSessionId, offset string) *soc
 	for _, p := range live[from:] {
 		if !p.at.Before(a.since) {
 			break // from here on, a.packets has them
+		}
+		if offset == FromSessionStart && p.at.Before(a.born) {
+			continue // meant for an earlier socket of its rooms
 		}
 		if targets(a.session.Rooms, p.target) {
 			missed = append(missed, p.data)

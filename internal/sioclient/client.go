@@ -211,7 +211,10 @@ func (c *Client) handshake(ctx context.Context) error {
 		if auth == nil {
 			auth = map[string]any{}
 		}
-		auth["pid"], auth["offset"] = r.PID, r.Offset
+		auth["pid"] = r.PID
+		if r.Offset != "" { // as socket.io-client: no event yet, no offset
+			auth["offset"] = r.Offset
+		}
 	}
 	if auth != nil {
 		b, err := json.Marshal(auth)

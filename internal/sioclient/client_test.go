@@ -246,3 +246,43 @@ func TestResumeRecoversMissedEvents(t *testing.T) {
 		})
 	}
 }
+
+// A client that had received no event has no offset (socket.io-client
+// sends its pid alone): it still gets its session back with what was sent
+// while it was away, and nothing sent to its room before it connected.
+func TestResumeWithNoEventYet(t *testing.T) {
+	w, url := startWorker(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = w.EmitToUser("10", "before_connect") // not for this socket
+	events := make(chan sioclient.Event, 10)
+	opts := sioclient.Options{URL: url, RawArgs: true, Auth: map[string]any{"token": "10|student"},
+		OnEvent: func(e sioclient.Event) { events <- e }}
+	c, err := sioclient.Dial(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Session()
+	if s == nil || s.Offset != "" {
+		t.Fatalf("session before any event: %+v", s)
+	}
+	_ = c.Close()
+	for deadline := time.Now().Add(10 * time.Second); w.Stats().Connections > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker never saw the connection drop")
+		}
+	}
+	_ = w.EmitToUser("10", "while_away")
+	opts.Resume = s
+	c2, err := sioclient.Dial(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if !c2.Recovered {
+		t.Fatal("a client with no event yet was not recovered")
+	}
+	if e := waitEvent(t, events); e.Name != "while_away" {
+		t.Fatalf("first event after recovery = %+v, want while_away (before_connect was not for it)", e)
+	}
+}
