@@ -45,7 +45,10 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 		// or beyond 65535.
 		s := Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "1000", "--cluster-port", fmt.Sprint(FreePort(t)),
-			"--cluster-allow-pubsubshard-when-down", "yes")
+			"--cluster-allow-pubsubshard-when-down", "yes",
+			// A replica may take over however long it was cut off, and
+			// syncs at once instead of waiting 5 s for more replicas.
+			"--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0")
 		c.Nodes = append(c.Nodes, s)
 		addrs[i] = s.Addr()
 	}
@@ -74,7 +77,8 @@ func (c *Cluster) URL() string {
 }
 
 // WaitHealthy waits until every running node says cluster_state:ok and
-// knows want nodes, with every slot served by a running master.
+// knows want nodes, every replica is in sync with its master, and every
+// slot is served by a running master.
 func (c *Cluster) WaitHealthy(ctx context.Context, want int) {
 	c.t.Helper()
 	var last string
@@ -101,6 +105,10 @@ func (c *Cluster) unhealthy(ctx context.Context, want int) string {
 		if !strings.Contains(text, "cluster_state:ok") || !strings.Contains(text, fmt.Sprintf("cluster_known_nodes:%d", want)) ||
 			!strings.Contains(text, "cluster_slots_ok:16384") {
 			return fmt.Sprintf("%s: %s", s.Addr(), strings.Join(strings.Fields(text)[:6], " "))
+		}
+		repl, err := s.Query(ctx, "INFO", "replication")
+		if text := fmt.Sprint(repl); err != nil || strings.Contains(text, "role:slave") && !strings.Contains(text, "master_link_status:up") {
+			return fmt.Sprintf("%s: replica not in sync (%v)", s.Addr(), err)
 		}
 	}
 	for slot := 0; slot < 16384; slot += 1000 {
@@ -177,4 +185,48 @@ func (s *Server) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cmd != nil
+}
+
+// MoveSlot moves an empty slot to master to the way redis-cli --cluster
+// reshard does (IMPORTING, MIGRATING, then SETSLOT NODE everywhere), and
+// waits until every node agrees. Subscribers of the slot's shard channels
+// on the old owner get an unsolicited sunsubscribe.
+func (c *Cluster) MoveSlot(ctx context.Context, slot int, to *Server) {
+	c.t.Helper()
+	from := c.MasterOf(ctx, slot)
+	if from == nil || from == to {
+		c.t.Fatalf("move slot %d to %s: its owner is %v", slot, to.Addr(), from)
+	}
+	id := func(s *Server) string {
+		r, err := s.Query(ctx, "CLUSTER", "MYID")
+		if err != nil {
+			c.t.Fatalf("CLUSTER MYID on %s: %v", s.Addr(), err)
+		}
+		return fmt.Sprint(r)
+	}
+	fromID, toID := id(from), id(to)
+	do := func(s *Server, args ...any) {
+		if _, err := s.Query(ctx, args...); err != nil {
+			c.t.Fatalf("%v on %s: %v", args, s.Addr(), err)
+		}
+	}
+	do(to, "CLUSTER", "SETSLOT", slot, "IMPORTING", fromID)
+	do(from, "CLUSTER", "SETSLOT", slot, "MIGRATING", toID)
+	if n, err := from.Query(ctx, "CLUSTER", "COUNTKEYSINSLOT", slot); err != nil || fmt.Sprint(n) != "0" {
+		c.t.Fatalf("slot %d holds %v keys (%v): only empty slots are moved", slot, n, err)
+	}
+	do(to, "CLUSTER", "SETSLOT", slot, "NODE", toID)
+	do(from, "CLUSTER", "SETSLOT", slot, "NODE", toID)
+	for _, s := range c.running() {
+		if s != from && s != to {
+			_, _ = s.Query(ctx, "CLUSTER", "SETSLOT", slot, "NODE", toID) // replicas refuse; they learn by gossip
+		}
+	}
+	for c.MasterOf(ctx, slot) != to {
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("slot %d: the nodes never agreed it moved to %s", slot, to.Addr())
+		case <-time.After(50 * time.Millisecond): // polling a condition with a deadline
+		}
+	}
 }

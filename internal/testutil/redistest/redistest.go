@@ -247,3 +247,9 @@ func Silent(t testing.TB) string {
 		}
 	})
 }
+
+// LogTail is the last n lines of the server's log, for failure messages.
+func (s *Server) LogTail(n int) string {
+	log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	return lastLines(string(log), n)
+}
