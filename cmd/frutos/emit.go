@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/frutos/frutos/cluster/redisadapter"
-	"github.com/frutos/frutos/redisctl"
 	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/redisctl"
 )
 
 type emitOptions struct {
