@@ -115,13 +115,7 @@ func TestClusterMasterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a Redis Cluster master")
 	}
-	for _, p := range []struct {
-		name string
-		opts redisadapter.Options
-	}{
-		{"sharded-dynamic", redisadapter.Options{Sharded: true}},
-		{"classic", redisadapter.Options{}},
-	} {
+	for _, p := range protocols[:2] { // classic and sharded-dynamic
 		t.Run(p.name, func(t *testing.T) {
 			c := redistest.StartCluster(t, redistest.ClusterOptions{Replicas: 1})
 			a := startGoServer(t, c.URL()+"&client_name=frutos-a", serverOptions{adapter: p.opts})
@@ -146,13 +140,7 @@ func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a Sentinel failover")
 	}
-	for _, p := range []struct {
-		name string
-		opts redisadapter.Options
-	}{
-		{"classic", redisadapter.Options{}},
-		{"sharded-dynamic", redisadapter.Options{Sharded: true}},
-	} {
+	for _, p := range protocols[:2] {
 		t.Run(p.name, func(t *testing.T) {
 			st := redistest.StartSentinel(t)
 			a := startGoServer(t, st.URL(), serverOptions{adapter: p.opts})

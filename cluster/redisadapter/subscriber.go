@@ -3,6 +3,7 @@ package redisadapter
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -320,7 +321,7 @@ func (a *Adapter) receiveLoop(l *subLink) {
 			case l.addr != "" && errors.As(err, &rerr) && !isTimeout(err):
 				// A refused SSUBSCRIBE (MOVED: the slot is elsewhere
 				// now); the connection is fine.
-				a.misplaced(l)
+				a.misplaced(l, err)
 				continue
 			case l.addr != "":
 				a.retire(l, err)
@@ -401,7 +402,14 @@ func (a *Adapter) confirm(l *subLink, m *redis.Subscription) {
 
 // misplaced handles a node refusing a shard channel: the subscriptions of
 // l it has not confirmed are placed again once the topology is refreshed.
-func (a *Adapter) misplaced(l *subLink) {
+// MOVED is the topology changing; anything else (an ACL refusal) is
+// logged, since it will not go away by itself.
+func (a *Adapter) misplaced(l *subLink, err error) {
+	if !strings.HasPrefix(err.Error(), "MOVED ") {
+		if n, ok := a.pubErrLog.allow(); ok {
+			a.log.Warn("a redis cluster node refused a subscription", "node", l.addr, "err", err, "suppressed", n)
+		}
+	}
 	a.mu.Lock()
 	for s, pl := range a.placed {
 		if pl == l && a.confirmed[s] != l {
