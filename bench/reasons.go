@@ -13,9 +13,9 @@ import (
 	"github.com/frutos/frutos/internal/sioclient"
 )
 
-// failReason names why a handshake failed, in few enough words to count
+// FailReason names why a handshake failed, in few enough words to count
 // failures by reason.
-func failReason(err error, run context.Context) string {
+func FailReason(err error, run context.Context) string {
 	var ce *sioclient.ConnectError
 	var he *sioclient.HTTPError
 	switch {

@@ -215,7 +215,7 @@ func (r *runner) dial(ctx context.Context, v *vconn) {
 	d := &net.Dialer{Timeout: r.cfg.ConnectTimeout}
 	if v.src != nil {
 		d.LocalAddr = &net.TCPAddr{IP: v.src}
-		d.Control = dialControl
+		d.Control = DialControl
 	}
 	opts.NetDialer = d
 	dctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
@@ -223,7 +223,7 @@ func (r *runner) dial(ctx context.Context, v *vconn) {
 	t0 := time.Now()
 	c, err := sioclient.Dial(dctx, opts)
 	if err != nil {
-		r.fail(failReason(err, ctx))
+		r.fail(FailReason(err, ctx))
 		return
 	}
 	r.connectHist.Record(time.Since(t0).Microseconds())
@@ -281,8 +281,8 @@ func (v *vconn) onClose(err error) {
 	r.mu.Unlock()
 }
 
-// payload is what every bench event carries: source, sequence, send time.
-type payload struct {
+// Payload is what every bench event carries: source, sequence, send time.
+type Payload struct {
 	S string `json:"s"`
 	Q uint64 `json:"q"`
 	T int64  `json:"t"` // µs since the epoch
@@ -294,7 +294,7 @@ func (v *vconn) onEvent(e sioclient.Event) {
 	if e.Name != TargetedEvent && e.Name != BroadcastEvent {
 		return
 	}
-	p, ok := parsePayload(e)
+	p, ok := ParsePayload(e)
 	if !ok {
 		r.foreign.Add(1)
 		return
@@ -347,10 +347,10 @@ func (v *vconn) onEvent(e sioclient.Event) {
 	}
 }
 
-// parsePayload reads the first argument of a bench event: a flat object,
+// ParsePayload reads the first argument of a bench event: a flat object,
 // so the raw JSON up to the first '}' is all of it.
-func parsePayload(e sioclient.Event) (payload, bool) {
-	var p payload
+func ParsePayload(e sioclient.Event) (Payload, bool) {
+	var p Payload
 	switch {
 	case e.Raw != "":
 		end := strings.IndexByte(e.Raw, '}')

@@ -46,17 +46,21 @@ func settle(t testing.TB, what string, cond func() bool) {
 	waitFor(t, 15*time.Second, what, func() bool { runtime.GC(); return cond() })
 }
 
+// hostileLimits make a worker quick to drop what hostile clients leave:
+// a small max payload, quick pings, a short connect timeout.
+func hostileLimits(c *configs.Config) {
+	c.Limits.MaxPayload = 64 << 10
+	c.Limits.PingInterval = configs.Duration(200 * time.Millisecond)
+	c.Limits.PingTimeout = configs.Duration(300 * time.Millisecond)
+	c.Limits.ConnectTimeout = configs.Duration(time.Second)
+}
+
 // Hostile clients: garbage, oversized frames, silent clients and a flood of
 // handshakes without a token. The worker keeps serving a well-behaved
 // client, and goroutines and memory return to where they were.
 func TestHostileClients(t *testing.T) {
 	rs := redistest.Start(t)
-	w := startWorker(t, rs.URL(), func(c *configs.Config) {
-		c.Limits.MaxPayload = 64 << 10
-		c.Limits.PingInterval = configs.Duration(200 * time.Millisecond)
-		c.Limits.PingTimeout = configs.Duration(300 * time.Millisecond)
-		c.Limits.ConnectTimeout = configs.Duration(time.Second)
-	})
+	w := startWorker(t, rs.URL(), hostileLimits)
 	_, good := mustDial(t, w.URL, tok("1", "student"))
 	runtime.GC()
 	baseGoroutines := runtime.NumGoroutine()

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Validate checks every setting and the production rules (a JWT secret, a
@@ -62,6 +63,20 @@ func (k *checker) positive(path string, d Duration) {
 
 func (k *checker) check(c *Config) {
 	prod := c.Env == Production
+
+	// Workers receive the settings as JSON, which turns bytes that are not
+	// UTF-8 into U+FFFD: a secret would then differ between the daemon and
+	// its workers. Say so instead of starting with a mangled value.
+	texts := []struct{ path, val string }{{"home", c.Home}, {"redis.url", c.Redis.URL}, {"redis.key", c.Redis.Key},
+		{"auth.secret", c.Auth.Secret}, {"logs.dir", c.Logs.Dir}, {"logs.date_format", c.Logs.DateFormat}}
+	for i, o := range c.CORS.Origins {
+		texts = append(texts, struct{ path, val string }{"cors.origins[" + strconv.Itoa(i) + "]", o})
+	}
+	for _, s := range texts {
+		if !utf8.ValidString(s.val) {
+			k.failf(s.path, "holds bytes that are not UTF-8 text; write it in UTF-8")
+		}
+	}
 
 	if c.Env != Development && c.Env != Production {
 		k.failf("env", "%q is not an env; use development or production", c.Env)

@@ -49,6 +49,9 @@ type Daemon struct {
 	UptimeSec float64 `json:"uptime_sec"`
 	Version   string  `json:"version"`
 	Home      string  `json:"home"`
+	// Goroutines and FDs of the daemon, for leak hunting (make soak).
+	Goroutines int `json:"goroutines"`
+	FDs        int `json:"fds"`
 }
 
 // Redis is the cluster's Redis as the daemon sees it.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -97,7 +98,40 @@ func (d *Daemon) routes() http.Handler {
 		d.Kill()
 		return fmt.Sprintf("stopped %d workers; the daemon exits", n), nil
 	}))
-	return recoverer(d, mux)
+	return recoverer(d, jsonMisses(mux))
+}
+
+// jsonMisses answers the requests the mux has no route for (it would answer
+// 404 or 405 in plain text, or redirect an unclean path) with a
+// control.Error, as every other answer of the API.
+func jsonMisses(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if path.Clean(r.URL.Path) != r.URL.Path {
+			fail(w, http.StatusNotFound, &control.Error{Code: control.CodeNotFound,
+				Message: fmt.Sprintf("no control request at %q", r.URL.Path)})
+			return
+		}
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			other := r.Clone(r.Context())
+			other.Method = m
+			if _, pattern := mux.Handler(other); pattern != "" {
+				allowed = append(allowed, m)
+			}
+		}
+		if len(allowed) == 0 {
+			fail(w, http.StatusNotFound, &control.Error{Code: control.CodeNotFound,
+				Message: fmt.Sprintf("no control request at %q", r.URL.Path)})
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		fail(w, http.StatusMethodNotAllowed, &control.Error{Code: control.CodeBadRequest,
+			Message: fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or "))})
+	})
 }
 
 // op wraps an operation: bounded body, JSON answer with the status after.

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -92,14 +93,34 @@ func New(opts Options) (*Daemon, error) {
 	}
 	log := opts.Logger.With("component", "daemon", "pid", os.Getpid())
 	d := &Daemon{opts: opts, log: log, lock: lock, started: time.Now(), stop: make(chan struct{})}
-	runDir := filepath.Join(opts.Home, "run")
-	if err := os.MkdirAll(runDir, 0o700); err != nil {
+	runDir, err := newRunDir(opts.Home)
+	if err != nil {
 		lock.release()
 		return nil, err
 	}
 	d.sup = newSupervisor(opts.Executable, runDir, lazyLogs{d}, log)
 	d.router = d.sup.router
 	return d, nil
+}
+
+// newRunDir makes the directory of this daemon's worker sockets:
+// run/<pid>, its own, because workers of a daemon that died may still be
+// draining, and their generations start again at 1 here: sharing names,
+// an old worker's exit would unlink a new worker's socket. The run
+// directories of earlier daemons are removed (this one holds the home's
+// lock, so they are dead; their draining workers keep their connections).
+func newRunDir(home string) (string, error) {
+	parent := filepath.Join(home, "run")
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return "", err
+	}
+	if ents, err := os.ReadDir(parent); err == nil {
+		for _, e := range ents {
+			_ = os.RemoveAll(filepath.Join(parent, e.Name()))
+		}
+	}
+	dir := filepath.Join(parent, strconv.Itoa(os.Getpid()))
+	return dir, os.Mkdir(dir, 0o700)
 }
 
 // Run serves the control socket until ctx ends or a kill request, then
@@ -320,7 +341,8 @@ func (d *Daemon) Status() control.Status {
 		self.rss = ownRSS()
 	}
 	st.Daemon = control.Daemon{PID: os.Getpid(), Memory: self.rss, CPU: self.cpu,
-		UptimeSec: time.Since(d.started).Seconds(), Version: d.opts.Version, Home: d.opts.Home}
+		UptimeSec: time.Since(d.started).Seconds(), Version: d.opts.Version, Home: d.opts.Home,
+		Goroutines: runtime.NumGoroutine(), FDs: openFDs()}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if a := d.app; a != nil {

@@ -154,6 +154,9 @@ func (n *nspAdapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOpti
 // deliver writes a broadcast to the local sockets it targets, keeping it
 // for recovery first (the offset joins its data, as in Node).
 func (n *nspAdapter) deliver(packet *parser.Packet, opts *socket.BroadcastOptions) {
+	if dropForChaos() {
+		return
+	}
 	if n.store != nil {
 		if t := targetOf(opts); storable(packet, t) {
 			n.store.record(packet, t)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/jwtauth"
+	"github.com/frutos/frutos/internal/sioclient"
 	"github.com/frutos/frutos/internal/testutil/frutosbin"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 )
@@ -214,6 +217,69 @@ func TestLifecycleAsAPM2User(t *testing.T) {
 	}
 }
 
+// Bug: a daemon resurrected while the workers of the one that died were
+// still draining (systemd restarts it at once) gave its workers the same
+// socket names (generations start at 1 again); an old worker's exit then
+// unlinked a new worker's sockets, and the front door could no longer
+// reach it. Found by the chaos suite (kill-daemon).
+func TestResurrectWhileTheOldWorkersDrain(t *testing.T) {
+	rs := redistest.Start(t)
+	c := newCLI(t, rs.URL())
+	port := redistest.FreePort(t)
+	c.ok("start", "--instances", "1", "--port", strconv.Itoa(port))
+	c.ok("save")
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	tok, err := jwtauth.Mint("lifecycle-secret", "7", "student", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(transport string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cl, err := sioclient.Dial(ctx, sioclient.Options{URL: url, Transport: transport, Auth: map[string]any{"token": tok}})
+		if err == nil {
+			cl.Close()
+		}
+		return err
+	}
+	// clients keep the old worker draining for a while after the daemon
+	// dies (it closes their transports spread over seconds)
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		held, err := sioclient.Dial(ctx, sioclient.Options{URL: url, Auth: map[string]any{"token": tok}})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Close()
+	}
+
+	st := c.status()
+	old := st.Workers[0].PID
+	if err := syscall.Kill(st.Daemon.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); processAlive(st.Daemon.PID); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon outlived SIGKILL")
+		}
+	}
+	c.ok("resurrect")
+	if was, now := socketArg(old), socketArg(c.status().Workers[0].PID); was == "" || was == now {
+		t.Errorf("the new worker's socket %q is the draining old worker's %q: its exit would unlink it", now, was)
+	}
+	for deadline := time.Now().Add(30 * time.Second); processAlive(old); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the old worker never ended")
+		}
+	}
+	for _, tr := range []string{sioclient.Websocket, sioclient.Polling} {
+		if err := dial(tr); err != nil {
+			t.Errorf("%s through the front door once the old worker ended: %v", tr, err)
+		}
+	}
+}
+
 // start fails with the reason and leaves no daemon behind when it started one.
 func TestStartFailureLeavesNothing(t *testing.T) {
 	c := newCLI(t, fmt.Sprintf("redis://127.0.0.1:%d", redistest.FreePort(t)))
@@ -224,6 +290,18 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 	if _, _, code := c.run("status"); code != exitDaemon {
 		t.Errorf("a daemon was left running after the failed start (status exit %d)", code)
 	}
+}
+
+// socketArg is the --socket argument of a worker process.
+func socketArg(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	args := strings.Split(string(b), "\x00")
+	for i, a := range args {
+		if a == "--socket" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }

@@ -29,16 +29,12 @@ scale to 0 explicitly with "frutos scale 0".`,
 		// "-1" must reach us as an argument, not as a flag: parse by hand.
 		DisableFlagParsing: true,
 		RunE: func(c *cobra.Command, args []string) error {
-			var rest []string
-			for _, a := range args {
-				switch a {
-				case "-h", "--help":
-					return c.Help()
-				case "--json":
-					opts.JSON = true
-				default:
-					rest = append(rest, a)
-				}
+			rest, help, err := parseArgsByHand(c, args)
+			if err != nil {
+				return err
+			}
+			if help {
+				return c.Help()
 			}
 			if len(rest) != 1 {
 				return usageErrorf("scale takes one argument: N, +N or -N")
@@ -56,6 +52,45 @@ scale to 0 explicitly with "frutos scale 0".`,
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the status after as JSON")
 	return cmd
+}
+
+// parseArgsByHand parses the arguments of a command with flag parsing
+// off: long flags, the command's and the inherited ones (--config, --env),
+// are set; everything else is an argument.
+func parseArgsByHand(c *cobra.Command, args []string) (rest []string, help bool, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "-h" || a == "--help" {
+			return nil, true, nil
+		}
+		if !strings.HasPrefix(a, "--") {
+			rest = append(rest, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(a[2:], "=")
+		fl := c.Flags().Lookup(name)
+		if fl == nil {
+			fl = c.InheritedFlags().Lookup(name)
+		}
+		if fl == nil {
+			return nil, false, usageErrorf("unknown flag: --%s", name)
+		}
+		if !hasVal {
+			switch {
+			case fl.NoOptDefVal != "":
+				val = fl.NoOptDefVal
+			case i+1 < len(args):
+				i++
+				val = args[i]
+			default:
+				return nil, false, usageErrorf("flag needs an argument: --%s", name)
+			}
+		}
+		if err := fl.Value.Set(val); err != nil {
+			return nil, false, usageErrorf("invalid argument %q for --%s: %v", val, name, err)
+		}
+	}
+	return rest, false, nil
 }
 
 func parseScale(arg string) (control.ScaleRequest, error) {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -64,6 +65,9 @@ func Mint(secret, sub, role string, ttl time.Duration) (string, error) {
 		return "", ErrNoSecret
 	case strings.TrimSpace(sub) == "":
 		return "", fmt.Errorf("%w: sub (the user id) is empty", ErrClaims)
+	case !utf8.ValidString(sub):
+		// JSON would carry U+FFFD instead: the token would name another user.
+		return "", fmt.Errorf("%w: sub %q is not UTF-8 text", ErrClaims, sub)
 	case !ValidRole(role):
 		return "", fmt.Errorf("%w: role %q is not one of %s", ErrClaims, role, strings.Join(Roles, ", "))
 	case ttl <= 0:

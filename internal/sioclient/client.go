@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -70,6 +71,17 @@ type Options struct {
 	OnEvent func(Event)
 	// OnClose is called once when the connection ends, with the reason.
 	OnClose func(error)
+	// Resume asks the server to recover a previous session (connection
+	// state recovery): its PID and the offset of the last event it
+	// received, sent in the CONNECT payload as socket.io-client does.
+	// Client.Recovered tells whether the server did.
+	Resume *Session
+}
+
+// Session is what a client needs to ask for its session back: the
+// private id the server gave it and the offset of its last event.
+type Session struct {
+	PID, Offset string
 }
 
 // ConnectError is the server's refusal of the namespace (connect_error).
@@ -106,10 +118,17 @@ type Client struct {
 
 	// SID is the Engine.IO session id, ID the Socket.IO socket id.
 	SID, ID string
+	// PID is the private session id the server gives when connection
+	// state recovery is on (empty otherwise); Recovered is set when the
+	// server restored the session Options.Resume named.
+	PID       string
+	Recovered bool
 
 	writeMu sync.Mutex
 	mu      sync.Mutex
 	nextAck uint64
+	offset  string // of the last event, when the server sends offsets
+	early   []frame
 	acks    map[uint64]chan []any
 	closed  chan struct{}
 	err     error
@@ -186,8 +205,16 @@ func (c *Client) handshake(ctx context.Context) error {
 	if c.nsp != "/" {
 		connect += c.nsp + ","
 	}
-	if c.opts.Auth != nil {
-		b, err := json.Marshal(c.opts.Auth)
+	auth := c.opts.Auth
+	if r := c.opts.Resume; r != nil && r.PID != "" {
+		auth = maps.Clone(auth)
+		if auth == nil {
+			auth = map[string]any{}
+		}
+		auth["pid"], auth["offset"] = r.PID, r.Offset
+	}
+	if auth != nil {
+		b, err := json.Marshal(auth)
 		if err != nil {
 			return fmt.Errorf("encode auth: %w", err)
 		}
@@ -202,6 +229,7 @@ func (c *Client) handshake(ctx context.Context) error {
 			return fmt.Errorf("read connect answer: %w", err)
 		}
 		if binary {
+			c.early = append(c.early, frame{binary, msg})
 			continue
 		}
 		s := string(msg)
@@ -225,10 +253,20 @@ func (c *Client) handshake(ctx context.Context) error {
 		case '0':
 			var ok struct {
 				SID string `json:"sid"`
+				PID string `json:"pid"`
 			}
 			_ = json.Unmarshal([]byte(body), &ok)
-			c.ID = ok.SID
+			c.ID, c.PID = ok.SID, ok.PID
+			if r := c.opts.Resume; r != nil && ok.PID != "" && ok.PID == r.PID {
+				c.Recovered = true
+				c.offset = r.Offset
+			}
 			return nil
+		case '2', '5':
+			// A recovered session's missed events come before the
+			// CONNECT answer (Socket.IO sends them as it restores the
+			// socket); socket.io-client buffers them, so do we.
+			c.early = append(c.early, frame{false, msg})
 		case '4':
 			var ce struct {
 				Message string `json:"message"`
@@ -265,39 +303,58 @@ func (c *Client) WriteRaw(s string) error { return c.write(s) }
 
 func (c *Client) readLoop() {
 	var pending *binaryPacket
+	for _, f := range c.early {
+		if !c.handle(f.binary, f.msg, &pending) {
+			return
+		}
+	}
+	c.early = nil
 	for {
 		binary, msg, err := c.t.next()
 		if err != nil {
 			c.finish(err)
 			return
 		}
-		if binary {
-			if pending == nil {
-				continue
-			}
-			pending.buffers = append(pending.buffers, msg)
-			if len(pending.buffers) == pending.count {
-				c.deliver(pending.id, pending.hasID, pending.ack, replacePlaceholders(pending.data, pending.buffers))
-				pending = nil
-			}
-			continue
-		}
-		s := string(msg)
-		switch {
-		case s == "2":
-			if err := c.write("3"); err != nil {
-				c.finish(err)
-				return
-			}
-		case s == "1":
-			c.finish(errors.New("server closed the session"))
+		if !c.handle(binary, msg, &pending) {
 			return
-		case strings.HasPrefix(s, "4"):
-			if p := c.onPacket(s[1:]); p != nil {
-				pending = p
-			}
 		}
 	}
+}
+
+// handle processes one Engine.IO frame; false when the connection ended.
+func (c *Client) handle(binary bool, msg []byte, pending **binaryPacket) bool {
+	if binary {
+		if p := *pending; p != nil {
+			p.buffers = append(p.buffers, msg)
+			if len(p.buffers) == p.count {
+				c.deliver(p.id, p.hasID, p.ack, replacePlaceholders(p.data, p.buffers))
+				*pending = nil
+			}
+		}
+		return true
+	}
+	s := string(msg)
+	switch {
+	case s == "2":
+		if err := c.write("3"); err != nil {
+			c.finish(err)
+			return false
+		}
+	case s == "1":
+		c.finish(errors.New("server closed the session"))
+		return false
+	case strings.HasPrefix(s, "4"):
+		if p := c.onPacket(s[1:]); p != nil {
+			*pending = p
+		}
+	}
+	return true
+}
+
+// frame is an Engine.IO frame read before the CONNECT answer.
+type frame struct {
+	binary bool
+	msg    []byte
 }
 
 type binaryPacket struct {
@@ -367,6 +424,11 @@ func (c *Client) deliver(id uint64, hasID, isAck bool, args []any) {
 		return
 	}
 	name, _ := args[0].(string)
+	if c.PID != "" && len(args) > 1 {
+		if off, ok := args[len(args)-1].(string); ok {
+			c.setOffset(off)
+		}
+	}
 	ev := Event{Name: name, Args: args[1:]}
 	if hasID {
 		ev.Ack = func(a ...any) error { return c.sendPacket('3', &id, a) }
@@ -376,6 +438,11 @@ func (c *Client) deliver(id uint64, hasID, isAck bool, args []any) {
 
 // deliverRaw hands an event with undecoded arguments to OnEvent.
 func (c *Client) deliverRaw(id uint64, hasID bool, name, raw string) {
+	if c.PID != "" {
+		if off, ok := lastString(raw); ok {
+			c.setOffset(off)
+		}
+	}
 	if c.opts.OnEvent == nil {
 		return
 	}
@@ -384,6 +451,40 @@ func (c *Client) deliverRaw(id uint64, hasID bool, name, raw string) {
 		ev.Ack = func(a ...any) error { return c.sendPacket('3', &id, a) }
 	}
 	c.opts.OnEvent(ev)
+}
+
+func (c *Client) setOffset(off string) {
+	c.mu.Lock()
+	c.offset = off
+	c.mu.Unlock()
+}
+
+// Session is what to pass as Options.Resume to get this session back
+// after the connection drops (nil when the server does not recover
+// sessions). As socket.io-client does, the offset is the last argument of
+// the last event received, which the server appends when recovery is on.
+func (c *Client) Session() *Session {
+	if c.PID == "" {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &Session{PID: c.PID, Offset: c.offset}
+}
+
+// lastString is the last element of a JSON array when it is a plain
+// string (no escapes): the recovery offset of an event's raw arguments.
+func lastString(raw string) (string, bool) {
+	body, ok := strings.CutSuffix(raw, `"]`)
+	start := strings.LastIndexByte(body, '"')
+	if !ok || start < 1 || body[start-1] == '\\' || strings.IndexByte(body[start:], '\\') >= 0 {
+		return "", false
+	}
+	before := strings.TrimRight(body[:start], " \t\r\n")
+	if before != "[" && !strings.HasSuffix(before, ",") {
+		return "", false
+	}
+	return body[start+1:], true
 }
 
 // splitName reads the event name of an event packet's JSON array and

@@ -190,3 +190,59 @@ func waitEvent(t *testing.T, ch <-chan sioclient.Event) sioclient.Event {
 		return sioclient.Event{}
 	}
 }
+
+// A client that lost its connection asks for its session back with the
+// pid and the offset of its last event, and gets what was sent meanwhile,
+// on both argument paths.
+func TestResumeRecoversMissedEvents(t *testing.T) {
+	for _, raw := range []bool{true, false} {
+		t.Run(map[bool]string{true: "raw", false: "decoded"}[raw], func(t *testing.T) {
+			w, url := startWorker(t, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			events := make(chan sioclient.Event, 10)
+			opts := sioclient.Options{URL: url, RawArgs: raw, Auth: map[string]any{"token": "9|student"},
+				OnEvent: func(e sioclient.Event) { events <- e }}
+			c, err := sioclient.Dial(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.PID == "" || c.Recovered {
+				t.Fatalf("first connect: pid %q, recovered %v", c.PID, c.Recovered)
+			}
+			_ = w.EmitToUser("9", "before")
+			if e := waitEvent(t, events); e.Name != "before" {
+				t.Fatalf("event = %+v", e)
+			}
+			s := c.Session()
+			if s == nil || s.Offset == "" {
+				t.Fatalf("no offset recorded after an event: %+v", s)
+			}
+			_ = c.Close()
+			// Resume once the server saw the drop, as a client's reconnection
+			// delay makes sure of (a session is kept only once it ended).
+			for deadline := time.Now().Add(10 * time.Second); w.Stats().Connections > 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the worker never saw the connection drop")
+				}
+			}
+			_ = w.EmitToUser("9", "while_away")
+
+			opts.Resume = s
+			c2, err := sioclient.Dial(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c2.Close()
+			if !c2.Recovered || c2.PID != s.PID {
+				t.Fatalf("resume: recovered %v, pid %q (was %q)", c2.Recovered, c2.PID, s.PID)
+			}
+			if e := waitEvent(t, events); e.Name != "while_away" {
+				t.Fatalf("missed event = %+v", e)
+			}
+			if c2.Session().Offset == s.Offset {
+				t.Error("the offset did not move with the recovered event")
+			}
+		})
+	}
+}

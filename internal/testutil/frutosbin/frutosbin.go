@@ -48,3 +48,18 @@ func Cleanup() {
 		_ = os.RemoveAll(filepath.Dir(path))
 	}
 }
+
+// WithTags builds a frutos binary with build tags (a deliberately broken
+// build, say) into the test's temporary directory.
+func WithTags(t testing.TB, tags string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "frutos")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(goTool, "build", "-tags", tags, "-o", p, "github.com/frutos/frutos/cmd/frutos").CombinedOutput(); err != nil {
+		t.Fatalf("build frutos -tags %s: %v\n%s", tags, err, out)
+	}
+	return p
+}
