@@ -49,6 +49,7 @@ type Config struct {
 	Recovery Recovery `yaml:"recovery" json:"recovery"`
 	Logs     Logs     `yaml:"logs" json:"logs"`
 	Restart  Restart  `yaml:"restart" json:"restart"`
+	Node     Node     `yaml:"node" json:"node"`
 }
 
 // Redis is the bus between workers (and between hosts).
@@ -140,6 +141,25 @@ type Restart struct {
 	MaxMemoryRestart ByteSize `yaml:"max_memory_restart" json:"max_memory_restart"`
 }
 
+// Node is this host in the fleet: the heartbeat every daemon publishes in
+// Redis, read by `frutos status --all-hosts` and monit's hosts view.
+type Node struct {
+	// Name is this host in the fleet view; empty means the machine's host
+	// name (env FRUTOS_NODE_NAME). Hosts that share a host name (containers,
+	// network namespaces) need one each.
+	Name string `yaml:"name" json:"name"`
+	// Address is where the load balancer reaches this host (host:port);
+	// empty means the address this host uses to reach Redis, with the
+	// public port. Shown, never dialled.
+	Address string `yaml:"address" json:"address"`
+	// Heartbeat is how often the daemon refreshes its record.
+	Heartbeat Duration `yaml:"heartbeat" json:"heartbeat"`
+	// TTL: a host not heard from for this long is shown gone.
+	TTL Duration `yaml:"ttl" json:"ttl"`
+	// Retention: a gone host stays listed this long, then is forgotten.
+	Retention Duration `yaml:"retention" json:"retention"`
+}
+
 // DefaultSecretEnv is the default of auth.secret_env.
 const DefaultSecretEnv = "FRUTOS_AUTH_SECRET"
 
@@ -185,6 +205,7 @@ func Default() *Config {
 			KillTimeout:    seconds(10),
 			ListenTimeout:  seconds(10),
 		},
+		Node: Node{Heartbeat: seconds(5), TTL: seconds(15), Retention: Duration(24 * time.Hour)},
 	}
 }
 

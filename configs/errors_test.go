@@ -119,8 +119,18 @@ func TestLoadErrors(t *testing.T) {
 			want: `frutos.yaml:2:3: logs.max_files: 0; keep at least 1 rotated file`},
 		{name: "home is ~user", yaml: "home: ~bob/x\n",
 			want: `frutos.yaml:1:1: home: cannot expand "~bob/x": only ~/ (your own home) is supported`},
+		{name: "node ttl below two heartbeats", yaml: "node:\n  heartbeat: 5s\n  ttl: 8s\n",
+			want: `frutos.yaml:3:3: node.ttl: 8s is less than twice node.heartbeat (5s); one late heartbeat would show the host gone`},
+		{name: "node retention below ttl", yaml: "node:\n  retention: 10s\n",
+			want: `frutos.yaml:2:3: node.retention: 10s is less than node.ttl (15s); a gone host would vanish before it is shown gone`},
+		{name: "node heartbeat zero", yaml: "node:\n  heartbeat: 0s\n",
+			want: `frutos.yaml:2:3: node.heartbeat: must be longer than 0 (got 0s)`},
+		{name: "node address without port", yaml: "node:\n  address: 10.0.0.7\n",
+			want: `frutos.yaml:2:3: node.address: "10.0.0.7" is not host:port`},
 
 		// Environment variables and flags.
+		{name: "FRUTOS_NODE_NAME with a space", vars: []string{"FRUTOS_NODE_NAME", "host a"},
+			want: `env FRUTOS_NODE_NAME: node.name: "host a" is not a usable name`},
 		{name: "PORT not a number", vars: []string{"PORT", "abc"},
 			want: `env PORT: port: "abc" is not a port number; write one like 3000`},
 		{name: "PORT out of range", vars: []string{"PORT", "70000"},

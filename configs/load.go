@@ -40,7 +40,8 @@ type Flags struct {
 
 // Load builds the configuration: Default(), then the file, then the file's
 // env.<Env> section, then environment variables (REDIS_URL, PORT, FRUTOS_HOME,
-// the variable named by auth.secret_env, FRUTOS_CORS_ORIGINS), then Flags.
+// FRUTOS_NODE_NAME, the variable named by auth.secret_env, FRUTOS_CORS_ORIGINS),
+// then Flags.
 // Home and logs.dir are made absolute ("~" is the user's home; a relative path
 // in the file is relative to the file's folder, elsewhere to the working
 // directory). The result is validated.
@@ -143,6 +144,10 @@ func applyEnv(c *Config, src map[string]Error, getenv func(string) string) []err
 	if v := getenv("FRUTOS_HOME"); v != "" {
 		c.Home = v
 		from("FRUTOS_HOME", "home")
+	}
+	if v := getenv("FRUTOS_NODE_NAME"); strings.TrimSpace(v) != "" {
+		c.Node.Name = strings.TrimSpace(v)
+		from("FRUTOS_NODE_NAME", "node.name")
 	}
 	if name := c.Auth.SecretEnv; envNameRE.MatchString(name) {
 		if v := getenv(name); v != "" {

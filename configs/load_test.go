@@ -151,6 +151,12 @@ restart:
   kill_timeout: 30s
   listen_timeout: 20s
   max_memory_restart: 300MiB
+node:
+  name: host-a
+  address: 10.0.0.7:8080
+  heartbeat: 2s
+  ttl: 6s
+  retention: 1h
 `
 
 func fullConfig() *Config {
@@ -164,6 +170,7 @@ func fullConfig() *Config {
 		Logs:     Logs{Dir: "/var/log/frutos", MaxSize: 1_000_000, MaxFiles: 2, Timestamps: true, DateFormat: "2006-01-02 15:04:05"},
 		Restart: Restart{MaxRestarts: 3, MinUptime: Duration(5 * time.Second), BackoffInitial: Duration(time.Second), BackoffMax: Duration(time.Minute),
 			KillTimeout: Duration(30 * time.Second), ListenTimeout: Duration(20 * time.Second), MaxMemoryRestart: 300 << 20},
+		Node: Node{Name: "host-a", Address: "10.0.0.7:8080", Heartbeat: Duration(2 * time.Second), TTL: Duration(6 * time.Second), Retention: Duration(time.Hour)},
 	}
 }
 
@@ -284,6 +291,7 @@ func TestEnvVars(t *testing.T) {
 		{"PORT with spaces", []string{"PORT", " 8082 "}, func(c *Config) bool { return c.Port == 8082 }},
 		{"empty PORT is unset", []string{"PORT", ""}, func(c *Config) bool { return c.Port == 3000 }},
 		{"FRUTOS_HOME", []string{"FRUTOS_HOME", "/tmp/fh"}, func(c *Config) bool { return c.Home == "/tmp/fh" && c.LogsDir() == "/tmp/fh/logs" }},
+		{"FRUTOS_NODE_NAME", []string{"FRUTOS_NODE_NAME", " host-b "}, func(c *Config) bool { return c.Node.Name == "host-b" }},
 		{"FRUTOS_AUTH_SECRET", []string{"FRUTOS_AUTH_SECRET", "abc"}, func(c *Config) bool { return c.Auth.Secret == "abc" }},
 		{"FRUTOS_CORS_ORIGINS", []string{"FRUTOS_CORS_ORIGINS", " https://a.example.com, ,https://b.example.com "},
 			func(c *Config) bool {

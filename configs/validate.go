@@ -184,6 +184,29 @@ func (k *checker) check(c *Config) {
 	if r.MaxMemoryRestart < 0 {
 		k.failf("restart.max_memory_restart", "%d is negative; write 0 to turn it off", int64(r.MaxMemoryRestart))
 	}
+	k.checkNode(c.Node)
+}
+
+// checkNode checks the fleet settings: a name others can read, an address
+// with a port, and a TTL that survives a missed heartbeat or two.
+func (k *checker) checkNode(n Node) {
+	if n.Name != "" && !appNameRE.MatchString(n.Name) {
+		k.failf("node.name", "%q is not a usable name; use up to 64 letters, digits, '.', '_' or '-'", n.Name)
+	}
+	if n.Address != "" {
+		if _, port, err := net.SplitHostPort(n.Address); err != nil || port == "" {
+			k.failf("node.address", "%q is not host:port; write the address the load balancer uses, like 10.0.0.7:3000", n.Address)
+		}
+	}
+	k.positive("node.heartbeat", n.Heartbeat)
+	k.positive("node.ttl", n.TTL)
+	k.positive("node.retention", n.Retention)
+	if n.Heartbeat > 0 && n.TTL > 0 && n.TTL < 2*n.Heartbeat {
+		k.failf("node.ttl", "%s is less than twice node.heartbeat (%s); one late heartbeat would show the host gone", n.TTL, n.Heartbeat)
+	}
+	if n.TTL > 0 && n.Retention > 0 && n.Retention < n.TTL {
+		k.failf("node.retention", "%s is less than node.ttl (%s); a gone host would vanish before it is shown gone", n.Retention, n.TTL)
+	}
 }
 
 func checkHost(h string) string {

@@ -70,6 +70,18 @@ type app struct {
 	front *FrontDoor
 	redis *redisctl.Target
 	rstat control.Redis
+	hosts *registry // the fleet heartbeat
+}
+
+// close stops what the app holds. Call it without d.mu: the heartbeat
+// reads the status.
+func (a *app) close() {
+	if a == nil {
+		return
+	}
+	a.hosts.stop()
+	a.front.Close()
+	a.redis.Close()
 }
 
 // New claims the home (a second daemon for it fails with
@@ -186,9 +198,10 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 			n, a.cfg.App, a.cfg.Port)
 	}
 	d.mu.Lock()
-	d.closeAppLocked() // after a delete: start afresh with the new settings
+	old := d.takeAppLocked() // after a delete: start afresh with the new settings
 	err := d.prepareRedisLocked(cfg)
 	d.mu.Unlock()
+	old.close()
 	if err != nil {
 		return err
 	}
@@ -222,10 +235,15 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 		target.Close()
 		return err
 	}
+	port := cfg.Port
+	if addr, ok := front.Addr().(*net.TCPAddr); ok {
+		port = addr.Port
+	}
 	d.mu.Lock()
 	embedded := d.embedded != nil && cfg.Redis.URL == d.embedded.URL()
 	d.app = &app{cfg: cfg, load: load, front: front, redis: target,
-		rstat: control.Redis{URL: target.URL, Up: true, Embedded: embedded}}
+		rstat: control.Redis{URL: target.URL, Up: true, Embedded: embedded},
+		hosts: startRegistry(target.Client, routableAddr(target), cfg, port, d.opts.Version, d.Status, d.log)}
 	d.mu.Unlock()
 	d.log.Info("app started", "app", cfg.App, "env", cfg.Env, "port", front.Addr().String(), "workers", cfg.Instances.Count())
 	return nil
@@ -302,8 +320,9 @@ func (d *Daemon) Delete(ctx context.Context) (string, error) {
 	defer d.opMu.Unlock()
 	msg, err := d.sup.Delete(ctx)
 	d.mu.Lock()
-	d.closeAppLocked()
+	a := d.takeAppLocked()
 	d.mu.Unlock()
+	a.close()
 	return msg, err
 }
 
@@ -314,7 +333,10 @@ func (d *Daemon) shutdownApp() {
 	defer cancel()
 	d.sup.Shutdown(ctx)
 	d.mu.Lock()
-	d.closeAppLocked()
+	a := d.takeAppLocked()
+	d.mu.Unlock()
+	a.close() // before the embedded Redis goes: it says goodbye to the registry
+	d.mu.Lock()
 	if d.embedded != nil {
 		_ = d.embedded.Close()
 		d.embedded = nil
@@ -322,13 +344,24 @@ func (d *Daemon) shutdownApp() {
 	d.mu.Unlock()
 }
 
-func (d *Daemon) closeAppLocked() {
-	if d.app == nil {
-		return
-	}
-	d.app.front.Close()
-	d.app.redis.Close()
+// takeAppLocked detaches the app, for the caller to close once d.mu is
+// released.
+func (d *Daemon) takeAppLocked() *app {
+	a := d.app
 	d.app = nil
+	return a
+}
+
+// routableAddr is the host:port of a Redis reached over the network, or ""
+// (a unix socket).
+func routableAddr(t *redisctl.Target) string {
+	if len(t.Addrs) == 0 {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(t.Addrs[0]); err != nil {
+		return ""
+	}
+	return t.Addrs[0]
 }
 
 // Status is the process table with the daemon's and Redis's state.

@@ -146,9 +146,23 @@ func (m Model) footerView(w int) []string {
 		const yn = " [y/N]"
 		return append(lines, m.st.warn.Render(fit(m.confirm.prompt, w-len(yn))+yn))
 	}
-	help := "↑↓/jk select  r restart  R reload all  +/- scale  l logs  q quit"
-	if w < ansi.StringWidth(help) {
-		help = "jk move  r restart  R reload  +/- scale  l logs  q quit"
+	return append(lines, m.st.dim.Render(m.help(w)))
+}
+
+// help is the key line, the longest form that fits w.
+func (m Model) help(w int) string {
+	forms := []string{
+		"↑↓/jk select  r restart  R reload all  +/- scale  l logs  h hosts  q quit",
+		"jk move  r restart  R reload  +/- scale  l logs  h hosts  q quit",
+		"jk move r restart R reload +/- scale l logs h hosts q quit",
 	}
-	return append(lines, m.st.dim.Render(help))
+	if m.hosts.shown {
+		forms = []string{"h back to the workers  q quit"}
+	}
+	for _, f := range forms {
+		if ansi.StringWidth(f) <= w {
+			return f
+		}
+	}
+	return forms[len(forms)-1]
 }

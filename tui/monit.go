@@ -1,6 +1,7 @@
 // Package tui is `frutos monit`: a live screen of the cluster (worker
 // table with totals, CPU/RSS/connection history, the selected worker's
-// logs, Redis health) and the keys to restart, reload and scale.
+// logs, Redis health, and the fleet of hosts on the same Redis) and the
+// keys to restart, reload and scale.
 //
 // The screen is a Bubble Tea model built from small parts (workerTable,
 // history, logPane), each fed by messages and drawn by a pure View. All
@@ -11,6 +12,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -36,6 +38,9 @@ type Options struct {
 	LogLines int
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// Fleet reads every host of the fleet registry, for the hosts view
+	// (key h); nil leaves the view out.
+	Fleet func(ctx context.Context) (control.Fleet, error)
 }
 
 // Model is the monit screen.
@@ -51,6 +56,7 @@ type Model struct {
 	table  workerTable
 	hist   history
 	logs   logPane
+	hosts  hostsView
 
 	confirm *confirmation // a question waiting for y or n
 	running string        // the action in flight ("reloading all workers")
@@ -142,6 +148,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.Gen == m.logs.gen && m.logs.follow != nil {
 			return m, m.logs.follow.next
 		}
+	case FleetMsg, fleetPollMsg:
+		return m.fleetUpdate(msg)
 	case tea.KeyMsg:
 		return m.keys(msg)
 	}
@@ -192,12 +200,19 @@ func (m Model) key(k tea.KeyMsg) (Model, tea.Cmd) {
 		return m, nil
 	}
 	switch k.String() {
+	case "h":
+		return m.toggleHosts()
 	case "q", "Q":
 		if m.running != "" {
 			m.confirm = &confirmation{prompt: fmt.Sprintf("Quit while still %s? The daemon may stop it halfway.", m.running)}
 			return m, nil
 		}
 		return m, tea.Quit
+	}
+	if m.hosts.shown {
+		return m, nil // the worker keys act on rows that are not on screen
+	}
+	switch k.String() {
 	case "up", "k":
 		m.table = m.table.move(-1)
 		return m.followSelected()
@@ -290,6 +305,9 @@ func (m Model) View() string {
 func (m Model) bodyView(w, h int) []string {
 	if h <= 0 {
 		return nil
+	}
+	if m.hosts.shown {
+		return m.hosts.view(w, h, m.opts.Interval, m.st)
 	}
 	if m.conn.down || !m.conn.seen {
 		msg := m.outageView(w)

@@ -51,20 +51,21 @@ func (t workerTable) selectedID() (int, bool) {
 	return w.ID, ok
 }
 
-// column is one column of the table. Columns with a higher drop number go
-// first when the terminal is narrow; the last one may stretch.
-type column struct {
+// column is one column of a table of T (workers, hosts). Columns with a
+// higher drop number go first when the terminal is narrow; the last one may
+// stretch.
+type column[T any] struct {
 	title string
 	width int
 	right bool
 	drop  int
-	cell  func(control.Worker) string
-	total func([]control.Worker) string
+	cell  func(T) string
+	total func([]T) string
 }
 
 const colGap = 2
 
-var columns = []column{
+var columns = []column[control.Worker]{
 	{title: "ID", width: 3, cell: func(w control.Worker) string { return strconv.Itoa(w.ID) },
 		total: func([]control.Worker) string { return "all" }},
 	{title: "PID", width: 7, right: true, drop: 4, cell: func(w control.Worker) string { return orDash(w.PID > 0, strconv.Itoa(w.PID)) }},
@@ -172,10 +173,11 @@ func clusterConns(ws []control.Worker) int {
 	return n
 }
 
-// layout picks the columns that fit width (after the selection marker),
-// dropping the least needed first, and gives the last one the spare room.
-func layout(width int) []column {
-	cols := append([]column(nil), columns...)
+// layout picks the columns of all that fit width (after the selection
+// marker), dropping the least needed first, and gives the last one the
+// spare room.
+func layout[T any](all []column[T], width int) []column[T] {
+	cols := append([]column[T](nil), all...)
 	for used(cols) > width {
 		worst := -1
 		for i, c := range cols {
@@ -194,7 +196,7 @@ func layout(width int) []column {
 	return cols
 }
 
-func used(cols []column) int {
+func used[T any](cols []column[T]) int {
 	n := 0
 	for _, c := range cols {
 		n += c.width
@@ -212,7 +214,7 @@ func (t workerTable) view(width, height int, selectable bool, st styles) []strin
 	if selectable {
 		inner -= markerWidth
 	}
-	cols := layout(inner)
+	cols := layout(columns, inner)
 	marker := func(s string) string {
 		if selectable {
 			return s

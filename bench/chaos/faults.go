@@ -15,7 +15,10 @@ import (
 
 // fault is one thing production does to a cluster.
 type fault struct {
-	what   string
+	what string
+	// drops is set when the fault ends client connections: the wait for
+	// every client to be back starts once some have noticed.
+	drops  bool
 	inject func(ctx context.Context, e *env) error
 	// skip says why the fault cannot run here ("" when it can).
 	skip func(e *env) string
@@ -24,9 +27,9 @@ type fault struct {
 var faults = map[string]*fault{
 	"baseline": {what: "no fault: the undisturbed load, for comparison",
 		inject: func(context.Context, *env) error { return nil }},
-	"kill-worker": {what: "`kill -9` of one random worker",
+	"kill-worker": {drops: true, what: "`kill -9` of one random worker",
 		inject: func(ctx context.Context, e *env) error { return e.killWorkers(ctx, 1) }},
-	"kill-two-workers": {what: "`kill -9` of two workers at once",
+	"kill-two-workers": {drops: true, what: "`kill -9` of two workers at once",
 		inject: func(ctx context.Context, e *env) error { return e.killWorkers(ctx, 2) }},
 	"redis-stop": {what: "Redis shut down for the outage time, then started again with its dataset",
 		inject: func(ctx context.Context, e *env) error {
@@ -51,12 +54,12 @@ var faults = map[string]*fault{
 			sleep(ctx, e.opts.RedisDown)
 			return e.redis.Thaw()
 		}},
-	"reload": {what: "`frutos reload`: every worker replaced, one at a time",
+	"reload": {drops: true, what: "`frutos reload`: every worker replaced, one at a time",
 		inject: func(ctx context.Context, e *env) error {
 			_, err := e.sys.CLI(ctx, 10*time.Minute, "reload")
 			return err
 		}},
-	"scale": {what: "`frutos scale 2`, then `frutos scale 6` once the two are alone",
+	"scale": {drops: true, what: "`frutos scale 2`, then `frutos scale 6` once the two are alone",
 		inject: func(ctx context.Context, e *env) error {
 			for _, n := range []int{2, 6} {
 				if _, err := e.sys.CLI(ctx, 5*time.Minute, "scale", fmt.Sprint(n)); err != nil {
@@ -69,9 +72,9 @@ var faults = map[string]*fault{
 			}
 			return nil
 		}},
-	"kill-daemon": {what: "`kill -9` of the daemon (its workers follow it), then `frutos resurrect`",
+	"kill-daemon": {drops: true, what: "`kill -9` of the daemon (its workers follow it), then `frutos resurrect`",
 		inject: func(ctx context.Context, e *env) error { return e.killDaemon(ctx) }},
-	"disk-full": {what: "the log directory's disk (a 16 MB tmpfs) filled up while a worker is killed and restarted, then freed",
+	"disk-full": {drops: true, what: "the log directory's disk (a 16 MB tmpfs) filled up while a worker is killed and restarted, then freed",
 		inject: func(ctx context.Context, e *env) error { return e.diskFull(ctx) },
 		skip: func(e *env) string {
 			if !e.tmpfs {
@@ -129,6 +132,11 @@ func (e *env) killWorkers(ctx context.Context, n int) error {
 // as soon as it is gone, as systemd's Restart=always would (the old
 // workers, told by the kernel that their parent died, drain meanwhile).
 func (e *env) killDaemon(ctx context.Context) error {
+	// what resurrect restores is what was saved: save the current list
+	// first, as an operator does after changing it
+	if _, err := e.sys.CLI(ctx, 30*time.Second, "save"); err != nil {
+		return err
+	}
 	st, err := e.sys.Status(ctx)
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ type HostileOptions struct {
 	// Tokenless handshakes (10,000), made 64 at a time.
 	Tokenless int
 	// Slow consumers (200): authenticated, then they never read; each is
-	// sent SlowEvents events of SlowKB (20 × 32 KB).
+	// sent SlowEvents events of SlowKB (50 × 16 KB), 5 a second.
 	Slow, SlowEvents, SlowKB int
 	// Oversized clients (100) each send one frame past max_payload.
 	Oversized int
@@ -39,8 +39,8 @@ func (o *HostileOptions) defaults() {
 	}
 	def(&o.Tokenless, 10_000)
 	def(&o.Slow, 200)
-	def(&o.SlowEvents, 20)
-	def(&o.SlowKB, 32)
+	def(&o.SlowEvents, 50)
+	def(&o.SlowKB, 16)
 	def(&o.Oversized, 100)
 	def(&o.Flooders, 50)
 	def(&o.FloodEvents, 2000)
@@ -211,7 +211,14 @@ func (e *env) slowConsumers(ctx context.Context, o HostileOptions, h *HostileRes
 	}
 	h.SlowConnected = int64(len(conns))
 	big := strings.Repeat("x", o.SlowKB<<10)
+	tick := time.NewTicker(200 * time.Millisecond) // a backend's pace, not a Redis flood
+	defer tick.Stop()
 	for range o.SlowEvents {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		batch := make([]bench.Targeted, len(conns))
 		for i := range conns {
 			batch[i] = bench.Targeted{Room: fmt.Sprintf("user:%d", 900_000+i), Arg: big}

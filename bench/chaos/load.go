@@ -64,7 +64,7 @@ type Load struct {
 type phase struct {
 	name string
 	sent, delivered, lost, dups, late, emitErrors,
-	drops, reconnects, recovered, notRecovered, pending atomic.Int64
+	drops, reconnects, recovered, notRecovered, noOffset, lostNoOffset, pending atomic.Int64
 	latency *bench.Histogram
 
 	mu       sync.Mutex
@@ -159,6 +159,8 @@ func StartLoad(ctx context.Context, cfg LoadConfig) (*Load, error) {
 // Clients is how many clients the load runs; Up how many are connected.
 func (l *Load) Clients() int { return len(l.clients) }
 func (l *Load) Up() int      { return int(l.up.Load()) }
+
+func (l *Load) phaseDrops() int64 { return l.phase.Load().drops.Load() }
 
 // AllUpAt is the last time every client was connected.
 func (l *Load) AllUpAt() time.Time { return time.Unix(0, l.allUpAt.Load()) }
@@ -339,6 +341,7 @@ func (c *client) connected(conn *sioclient.Client, seqAtDial uint64) {
 	ph := c.l.phase.Load()
 	c.mu.Lock()
 	again := c.session != nil
+	noOffset := again && c.session.Offset == ""
 	if again && !conn.Recovered {
 		for q, p := range c.pending {
 			if q <= seqAtDial {
@@ -346,6 +349,9 @@ func (c *client) connected(conn *sioclient.Client, seqAtDial uint64) {
 				c.seen[q] = outcome{ph: p, lost: true}
 				p.pending.Add(-1)
 				p.lost.Add(1)
+				if noOffset {
+					p.lostNoOffset.Add(1)
+				}
 			}
 		}
 	}
@@ -360,6 +366,9 @@ func (c *client) connected(conn *sioclient.Client, seqAtDial uint64) {
 			ph.recovered.Add(1)
 		} else {
 			ph.notRecovered.Add(1)
+			if noOffset {
+				ph.noOffset.Add(1)
+			}
 		}
 	}
 }

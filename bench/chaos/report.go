@@ -15,24 +15,31 @@ import (
 // the end, exactly one of delivered or lost; duplicates and late arrivals
 // (arrived after the grace, already counted lost) are extra.
 type Counts struct {
-	Sent       int64 `json:"sent"`
-	Delivered  int64 `json:"delivered"`
-	Lost       int64 `json:"lost"`
-	Duplicates int64 `json:"duplicates"`
-	Late       int64 `json:"late"`
+	Sent      int64 `json:"sent"`
+	Delivered int64 `json:"delivered"`
+	Lost      int64 `json:"lost"`
+	// LostNoOffset of them were for clients that came back as new
+	// sessions because they had received no event before (so had no
+	// offset to ask for their session with).
+	LostNoOffset int64 `json:"lost_no_offset"`
+	Duplicates   int64 `json:"duplicates"`
+	Late         int64 `json:"late"`
 	// EmitErrors are emits Redis refused (down): never sent, not counted.
 	EmitErrors int64 `json:"emit_errors"`
 	// Drops are connections that ended; Reconnects the connections made
 	// again, Recovered those that got their session (and missed events)
 	// back.
-	Drops           int64            `json:"drops"`
-	Reconnects      int64            `json:"reconnects"`
-	Recovered       int64            `json:"recovered"`
-	NotRecovered    int64            `json:"not_recovered"`
-	ConnectFailures map[string]int64 `json:"connect_failures,omitempty"`
-	Latency         bench.Summary    `json:"latency_ms"`
-	Clients         int              `json:"clients"`
-	UpAtEnd         int              `json:"up_at_end"`
+	Drops        int64 `json:"drops"`
+	Reconnects   int64 `json:"reconnects"`
+	Recovered    int64 `json:"recovered"`
+	NotRecovered int64 `json:"not_recovered"`
+	// NotRecoveredNoOffset of them had received no event yet, so had no
+	// offset to ask from.
+	NotRecoveredNoOffset int64            `json:"not_recovered_no_offset"`
+	ConnectFailures      map[string]int64 `json:"connect_failures,omitempty"`
+	Latency              bench.Summary    `json:"latency_ms"`
+	Clients              int              `json:"clients"`
+	UpAtEnd              int              `json:"up_at_end"`
 }
 
 func (p *phase) counts(l *Load) Counts {
@@ -40,10 +47,10 @@ func (p *phase) counts(l *Load) Counts {
 	failures := maps.Clone(p.failures)
 	p.mu.Unlock()
 	return Counts{
-		Sent: p.sent.Load(), Delivered: p.delivered.Load(), Lost: p.lost.Load(),
+		Sent: p.sent.Load(), Delivered: p.delivered.Load(), Lost: p.lost.Load(), LostNoOffset: p.lostNoOffset.Load(),
 		Duplicates: p.dups.Load(), Late: p.late.Load(), EmitErrors: p.emitErrors.Load(),
 		Drops: p.drops.Load(), Reconnects: p.reconnects.Load(), Recovered: p.recovered.Load(),
-		NotRecovered: p.notRecovered.Load(), ConnectFailures: failures,
+		NotRecovered: p.notRecovered.Load(), NotRecoveredNoOffset: p.noOffset.Load(), ConnectFailures: failures,
 		Latency: p.latency.Summary(), Clients: l.Clients(), UpAtEnd: l.Up(),
 	}
 }
@@ -123,6 +130,9 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, f := range r.Faults {
 		fmt.Fprintf(w, "- **%s**: %s.", f.Fault, f.What)
+		if f.NotRecovered > 0 {
+			fmt.Fprintf(w, " Of the %d new sessions, %d had received no event before, so had no offset to recover from; %d events lost were theirs.", f.NotRecovered, f.NotRecoveredNoOffset, f.LostNoOffset)
+		}
 		if len(f.ConnectFailures) > 0 {
 			fmt.Fprintf(w, " Connection attempts refused: %s.", formatCounts(f.ConnectFailures))
 		}

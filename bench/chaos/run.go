@@ -258,7 +258,11 @@ func runFault(ctx context.Context, e *env, name string, f *fault) FaultResult {
 		res.Error = err.Error()
 	}
 	// The clients reconnect while the fault goes on (a reload, say): the
-	// time is from the fault's start to the last moment all were up.
+	// time is from the fault's start to the last moment all were up, once
+	// the clients noticed the fault.
+	if f.drops {
+		_ = waitUntil(10*time.Second, "clients to notice the fault", func() bool { return e.load.phaseDrops() > 0 })
+	}
 	if err := waitUntil(e.opts.ReconnectWithin, "every client connected again", func() bool {
 		return e.load.Up() == e.load.Clients()
 	}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 type cli struct {
 	t    *testing.T
 	bin  string
+	pre  []string // arguments before every command's own (a wrapper's, global flags)
 	home string
 	env  []string
 }
@@ -48,7 +50,7 @@ func newCLI(t *testing.T, redisURL string) *cli {
 
 // run executes one command and returns stdout, stderr and the exit code.
 func (c *cli) run(args ...string) (string, string, int) {
-	cmd := exec.Command(c.bin, args...)
+	cmd := exec.Command(c.bin, append(slices.Clone(c.pre), args...)...)
 	cmd.Env = c.env
 	cmd.Dir = filepath.Dir(c.home)
 	var out, errb bytes.Buffer

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -15,13 +16,14 @@ import (
 
 type monitOptions struct {
 	IO       *IOStreams
+	Factory  *Factory
 	Daemon   func() *control.Client
 	Getenv   func(string) string
 	Interval time.Duration
 }
 
 func newCmdMonit(f *Factory, runF func(*monitOptions) error) *cobra.Command {
-	opts := &monitOptions{IO: f.IO, Daemon: f.Daemon, Getenv: f.Getenv}
+	opts := &monitOptions{IO: f.IO, Factory: f, Daemon: f.Daemon, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "monit",
 		Short: "Watch the workers live: CPU, memory, connections, events, Redis, logs",
@@ -32,7 +34,9 @@ cluster; Redis health; and the selected worker's out and err logs.
 
 Keys: up/down or j/k select a worker, r restarts it, R reloads all workers
 (zero downtime), + and - add or remove a worker, l shows or hides the logs,
-q quits. r, R and - ask for confirmation (y/n).
+h switches to the hosts of the fleet (every frutos daemon on the same Redis,
+as in status --all-hosts) and back, q quits. r, R and - ask for
+confirmation (y/n).
 
 When the daemon stops, the screen says so and comes back when it returns.
 With NO_COLOR set, no colours are used. When standard output is not a
@@ -59,7 +63,10 @@ func runMonit(opts *monitOptions) error {
 	if !opts.IO.StdoutTTY {
 		return monitSnapshot(opts, client)
 	}
-	m := tui.New(tui.Options{Daemon: client, Interval: opts.Interval, Color: opts.IO.Color(), Socket: client.Socket()})
+	fleet := &fleetReader{f: opts.Factory}
+	defer fleet.close()
+	m := tui.New(tui.Options{Daemon: client, Interval: opts.Interval, Color: opts.IO.Color(), Socket: client.Socket(),
+		Fleet: fleet.read})
 	defer m.Close()
 	// The screen changes about once a second: 15 frames a second keep keys
 	// snappy at a third of the default's wake-ups (monit at ~1% of a core
@@ -85,4 +92,42 @@ func monitSnapshot(opts *monitOptions, client *control.Client) error {
 	}
 	_, err = fmt.Fprint(opts.IO.Out, tui.Snapshot(st, width))
 	return err
+}
+
+// fleetReader reads the fleet registry for monit's hosts view. Redis is
+// resolved as for status --all-hosts, when the view is first opened, and
+// again after a failure (the embedded Redis may start meanwhile).
+type fleetReader struct {
+	f    *Factory
+	mu   sync.Mutex
+	conn *redisConn
+}
+
+func (r *fleetReader) read(ctx context.Context) (control.Fleet, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conn == nil {
+		conn, err := connectRedis(r.f, redisFlags{Timeout: defaultRedisTimeout})
+		if err != nil {
+			return control.Fleet{}, err
+		}
+		r.conn = conn
+	}
+	fleet, err := readFleet(ctx, r.conn)
+	if err != nil {
+		err = r.conn.Target.Classify(err)
+		if r.conn.Embedded {
+			r.conn.Close()
+			r.conn = nil
+		}
+	}
+	return fleet, err
+}
+
+func (r *fleetReader) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conn != nil {
+		r.conn.Close()
+	}
 }

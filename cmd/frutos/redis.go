@@ -74,6 +74,16 @@ func openRedis(f *Factory, rf redisFlags, cfg *configs.Config) (*redisConn, erro
 	return &redisConn{Config: cfg, Target: t, Source: source, Embedded: embedded}, nil
 }
 
+// connectRedis is loadRedisConfig then openRedis, for commands that need
+// nothing else from the configuration first.
+func connectRedis(f *Factory, rf redisFlags) (*redisConn, error) {
+	cfg, err := loadRedisConfig(f, rf)
+	if err != nil {
+		return nil, err
+	}
+	return openRedis(f, rf, cfg)
+}
+
 func redisSource(f *Factory, rf redisFlags, embedded bool) string {
 	switch {
 	case rf.URL != "":

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/bench/chaos"
+	"github.com/frutos/frutos/redisctl"
 )
 
 func main() {
@@ -42,6 +43,9 @@ func run() int {
 	flag.DurationVar(&soak.SampleEvery, "sample-every", time.Minute, "soak: sample every process this often")
 	flag.BoolVar(&opts.KeepDir, "keep", false, "keep the work directory (logs, configuration)")
 	flag.Parse()
+	// go-redis prints every failed dial of the emitter during the Redis
+	// faults; the report counts what matters (emits refused).
+	redisctl.QuietLibraryLogs(nil)
 	if *faults != "" {
 		opts.Faults = strings.Split(*faults, ",")
 	}
