@@ -31,12 +31,16 @@ type PingResult struct {
 	// PubSub is the time from PUBLISH to receiving the message back on a
 	// subscription: the path every cross-worker event takes.
 	PubSub time.Duration `json:"-"`
+	// Nodes are the servers of a cluster or Sentinel setup (none for
+	// standalone).
+	Nodes []Node `json:"nodes"`
 }
 
 // Ping checks that t's client is usable by the Socket.IO adapter: PING
 // count times (count < 1 means 1), INFO for the version and mode, then a
-// pub/sub round trip on a channel of its own (SUBSCRIBE, PUBLISH, receive).
-// Bound it with ctx. Failures are *Error.
+// pub/sub round trip on a channel of its own (SUBSCRIBE, PUBLISH, receive);
+// for a cluster or Sentinel URL it lists every node it can see, with a
+// PING to each. Bound it with ctx. Failures are *Error.
 func (t *Target) Ping(ctx context.Context, count int) (*PingResult, error) {
 	if t.Client == nil {
 		return nil, fmt.Errorf("redisctl: Ping on a Target without a client (use Open)")
@@ -77,6 +81,9 @@ func (t *Target) Ping(ctx context.Context, count int) (*PingResult, error) {
 		return nil, err
 	}
 	res.PubSub = rtt
+	if res.Nodes, err = t.nodes(ctx); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -126,7 +133,10 @@ func (t *Target) pubSubRoundTrip(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, t.pubSubError("PUBLISH", err)
 	}
-	if n < 1 {
+	// On Redis Cluster PUBLISH counts the subscribers of the node it went
+	// to only, and go-redis sends it to any node: there the message
+	// arriving is the proof.
+	if n < 1 && t.Mode != Cluster {
 		return 0, &Error{URL: t.URL, Cause: CauseProtocol,
 			Detail: "PUBLISH reached no subscriber although one was subscribed: pub/sub does not work on this server",
 			Hint:   "the Socket.IO adapter needs pub/sub; is this a proxy that does not forward it?"}

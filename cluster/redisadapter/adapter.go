@@ -120,11 +120,16 @@ type Status struct {
 // Adapter joins the namespaces of one Socket.IO server to the other servers
 // (Go or Node) on the same Redis. Pass it to ServerOptions.SetAdapter; use
 // one Adapter per server. It publishes through client and holds one
-// subscriber connection of its own.
+// subscriber connection of its own (on Redis Cluster with the sharded
+// protocol, one per master).
 type Adapter struct {
 	client redis.UniversalClient // publishes, counts, subscribes; the caller's
-	opts   Options
-	log    *slog.Logger
+	// cluster is client on Redis Cluster; perNode is set when shard
+	// channels are subscribed on a link per master (subscriber.go).
+	cluster *redis.ClusterClient
+	perNode bool
+	opts    Options
+	log     *slog.Logger
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -134,15 +139,17 @@ type Adapter struct {
 	pubDone  chan struct{} // closed when the publisher has stopped
 	subKick  chan struct{} // wakes the subscription loop
 
-	mu         sync.Mutex
-	ps         *redis.PubSub
-	namespaces map[string]*nspAdapter       // by namespace name
-	routes     map[string]*nspAdapter       // channel or pattern -> its namespace
-	wanted     map[subscription]*nspAdapter // what should be subscribed
-	base       map[subscription]bool        // the namespaces' permanent subscriptions
-	sent       map[subscription]bool        // what was asked of ps
-	confirmed  map[subscription]bool        // what Redis confirmed on this link
-	closed     bool
+	mu           sync.Mutex
+	main         *subLink                     // the client's own Pub/Sub, once needed
+	nodes        map[string]*subLink          // Redis Cluster masters' links, by address
+	namespaces   map[string]*nspAdapter       // by namespace name
+	routes       map[string]*nspAdapter       // channel or pattern -> its namespace
+	wanted       map[subscription]*nspAdapter // what should be subscribed
+	base         map[subscription]bool        // the namespaces' permanent subscriptions
+	placed       map[subscription]*subLink    // what was asked, of which link
+	confirmed    map[subscription]*subLink    // what Redis confirmed, on which link
+	placeBackoff time.Duration                // before placing subscriptions again (Redis Cluster)
+	closed       bool
 
 	link          linkState
 	lastPubErr    atomic.Int64 // unix nanos of the last publish failure
@@ -180,19 +187,19 @@ func New(client redis.UniversalClient, opts Options) *Adapter {
 		routes:       map[string]*nspAdapter{},
 		wanted:       map[subscription]*nspAdapter{},
 		base:         map[subscription]bool{},
-		sent:         map[subscription]bool{},
-		confirmed:    map[subscription]bool{},
+		nodes:        map[string]*subLink{},
+		placed:       map[subscription]*subLink{},
+		confirmed:    map[subscription]*subLink{},
+		placeBackoff: opts.BackoffMin,
 		pubErrLog:    throttle{every: 10 * time.Second},
 		decodeErrLog: throttle{every: 10 * time.Second},
 	}
-	if _, cluster := client.(*redis.ClusterClient); cluster && opts.Sharded {
-		a.log.Warn("sharded Pub/Sub on Redis Cluster is not supported yet: shard channels owned by other masters cannot be subscribed (see the package documentation)")
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		a.cluster, a.perNode = cc, opts.Sharded
 	}
 	a.link.set(StateConnecting, "")
-	a.ps = client.Subscribe(ctx)
-	a.wg.Add(3)
+	a.wg.Add(2)
 	go a.publishLoop()
-	go a.receiveLoop()
 	go a.subscribeLoop()
 	return a
 }
@@ -237,7 +244,7 @@ func (a *Adapter) Status() Status {
 	a.mu.Lock()
 	s.Subscriptions = len(a.wanted)
 	for sub := range a.wanted {
-		if !a.confirmed[sub] {
+		if a.confirmed[sub] == nil {
 			s.Unconfirmed++
 		}
 	}
@@ -256,7 +263,7 @@ func (a *Adapter) Ready() bool {
 		return false
 	}
 	for sub := range a.base {
-		if !a.confirmed[sub] {
+		if a.confirmed[sub] == nil {
 			return false
 		}
 	}
@@ -284,9 +291,17 @@ func (a *Adapter) Close(ctx context.Context) error {
 	}
 	a.cancel()
 	a.mu.Lock()
-	ps := a.ps
+	var conns []*redis.PubSub
+	if a.main != nil {
+		conns = append(conns, a.main.ps)
+	}
+	for _, l := range a.nodes {
+		conns = append(conns, l.ps)
+	}
 	a.mu.Unlock()
-	_ = ps.Close()
+	for _, ps := range conns {
+		_ = ps.Close()
+	}
 	a.wg.Wait()
 	return err
 }
@@ -345,10 +360,14 @@ func (a *Adapter) send(batch []outgoing) {
 	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
 	defer cancel()
 	var err error
+	to := redis.Cmdable(a.client)
+	if !a.opts.Sharded {
+		to = classicPublisher(ctx, a.client, a.opts.Key)
+	}
 	if len(batch) == 1 {
-		err = a.publishCmd(ctx, a.client, batch[0]).Err()
+		err = a.publishCmd(ctx, to, batch[0]).Err()
 	} else {
-		pipe := a.client.Pipeline()
+		pipe := to.Pipeline()
 		for _, m := range batch {
 			a.publishCmd(ctx, pipe, m)
 		}
@@ -379,7 +398,7 @@ func (a *Adapter) publishCmd(ctx context.Context, c redis.Cmdable, m outgoing) *
 
 // serverCount is the number of servers subscribed to a namespace's count
 // channel, this one included; 1 when Redis cannot tell. On Redis Cluster
-// it sums the masters' counts, as Node does.
+// it sums the nodes' counts (the masters' for shard channels, as Node does).
 func (a *Adapter) serverCount(channel string) int64 {
 	ctx, cancel := context.WithTimeout(a.ctx, a.opts.RequestTimeout)
 	defer cancel()
@@ -396,8 +415,14 @@ func (a *Adapter) serverCount(channel string) int64 {
 	var n int64
 	var err error
 	if cc, ok := a.client.(*redis.ClusterClient); ok {
+		// A shard channel's subscribers are on its master; a classic
+		// subscriber may be on any node, replicas included.
+		each := cc.ForEachShard
+		if a.opts.Sharded {
+			each = cc.ForEachMaster
+		}
 		var mu sync.Mutex
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		err = each(ctx, func(ctx context.Context, c *redis.Client) error {
 			k, err := count(c)
 			mu.Lock()
 			n += k

@@ -22,56 +22,61 @@ import (
 func TestBroadcastAcrossServers(t *testing.T) {
 	t.Parallel()
 	forEachProtocol(t, func(t *testing.T, opts redisadapter.Options) {
-		rs := redistest.Start(t)
-		a := startGoServer(t, rs.URL(), serverOptions{adapter: opts})
-		b := startGoServer(t, rs.URL(), serverOptions{adapter: opts})
-		c7, seven := join(t, a, "7")
-		_, eight := join(t, a, "8")
-		_, nine := join(t, b, "9")
-
-		payload := map[string]any{"n": 1.5, "s": "ñandú ✓ 日本 <&>", "deep": map[string]any{"list": []any{1.0, "two", nil, true}}}
-		b.IO.To("user:7").Emit("one-room", payload)
-		b.IO.To("user:7", "user:8").Emit("two-rooms", "x")
-		b.IO.Except("user:8").Emit("except", "y")
-		b.IO.Emit("everyone", "z")
-		b.IO.To("user:7").Emit("binary", []byte{0, 1, 2, 255}, map[string]any{"inner": []byte("héllo")})
-		b.IO.To(socket.Room(c7.ID)).Emit("private", "to the socket's own room")
-		b.IO.Local().Emit("local-only", "never remote")
-		b.IO.To("user:7").Emit("marker") // published after local-only: once it is in, local-only would be too
-
-		got := seven.WaitN(t, "one-room", 1, 5*time.Second)[0]
-		if js := jsonOf(t, got.Args[0]); js != jsonOf(t, payload) {
-			t.Errorf("payload changed on the way: got %s want %s", js, jsonOf(t, payload))
-		}
-		seven.WaitN(t, "two-rooms", 1, 5*time.Second)
-		eight.WaitN(t, "two-rooms", 1, 5*time.Second)
-		seven.WaitN(t, "except", 1, 5*time.Second)
-		nine.WaitN(t, "except", 1, 5*time.Second)
-		for _, r := range []*eventlog.Recorder{seven, eight, nine} {
-			r.WaitN(t, "everyone", 1, 5*time.Second)
-		}
-		bin := seven.WaitN(t, "binary", 1, 5*time.Second)[0]
-		if b, ok := bin.Args[0].([]byte); !ok || !bytes.Equal(b, []byte{0, 1, 2, 255}) {
-			t.Errorf("binary arrived as %T %v", bin.Args[0], bin.Args[0])
-		}
-		if m, ok := bin.Args[1].(map[string]any); !ok || !bytes.Equal(asBytes(m["inner"]), []byte("héllo")) {
-			t.Errorf("nested binary arrived as %v", bin.Args[1])
-		}
-		seven.WaitN(t, "private", 1, 5*time.Second)
-		seven.WaitN(t, "marker", 1, 5*time.Second)
-		if n := len(eight.Named("except")); n != 0 {
-			t.Errorf("user:8 got %d events sent except to user:8", n)
-		}
-		if n := len(seven.Named("local-only")); n != 0 {
-			t.Errorf("a local broadcast crossed servers (%d)", n)
-		}
-		if n := len(nine.Named("one-room")) + len(nine.Named("two-rooms")) + len(eight.Named("private")); n != 0 {
-			t.Errorf("%d events reached sockets outside their rooms", n)
-		}
-		if n := len(nine.Named("local-only")); n != 1 {
-			t.Errorf("local broadcast on its own server: %d deliveries, want 1", n)
-		}
+		checkBroadcastAcrossServers(t, redistest.Start(t).URL(), opts)
 	})
+}
+
+// checkBroadcastAcrossServers is TestBroadcastAcrossServers on the Redis
+// at redisURL (standalone, Sentinel or Cluster).
+func checkBroadcastAcrossServers(t *testing.T, redisURL string, opts redisadapter.Options) {
+	a := startGoServer(t, redisURL, serverOptions{adapter: opts})
+	b := startGoServer(t, redisURL, serverOptions{adapter: opts})
+	c7, seven := join(t, a, "7")
+	_, eight := join(t, a, "8")
+	_, nine := join(t, b, "9")
+
+	payload := map[string]any{"n": 1.5, "s": "ñandú ✓ 日本 <&>", "deep": map[string]any{"list": []any{1.0, "two", nil, true}}}
+	b.IO.To("user:7").Emit("one-room", payload)
+	b.IO.To("user:7", "user:8").Emit("two-rooms", "x")
+	b.IO.Except("user:8").Emit("except", "y")
+	b.IO.Emit("everyone", "z")
+	b.IO.To("user:7").Emit("binary", []byte{0, 1, 2, 255}, map[string]any{"inner": []byte("héllo")})
+	b.IO.To(socket.Room(c7.ID)).Emit("private", "to the socket's own room")
+	b.IO.Local().Emit("local-only", "never remote")
+	b.IO.To("user:7").Emit("marker") // published after local-only: once it is in, local-only would be too
+
+	got := seven.WaitN(t, "one-room", 1, 5*time.Second)[0]
+	if js := jsonOf(t, got.Args[0]); js != jsonOf(t, payload) {
+		t.Errorf("payload changed on the way: got %s want %s", js, jsonOf(t, payload))
+	}
+	seven.WaitN(t, "two-rooms", 1, 5*time.Second)
+	eight.WaitN(t, "two-rooms", 1, 5*time.Second)
+	seven.WaitN(t, "except", 1, 5*time.Second)
+	nine.WaitN(t, "except", 1, 5*time.Second)
+	for _, r := range []*eventlog.Recorder{seven, eight, nine} {
+		r.WaitN(t, "everyone", 1, 5*time.Second)
+	}
+	bin := seven.WaitN(t, "binary", 1, 5*time.Second)[0]
+	if b, ok := bin.Args[0].([]byte); !ok || !bytes.Equal(b, []byte{0, 1, 2, 255}) {
+		t.Errorf("binary arrived as %T %v", bin.Args[0], bin.Args[0])
+	}
+	if m, ok := bin.Args[1].(map[string]any); !ok || !bytes.Equal(asBytes(m["inner"]), []byte("héllo")) {
+		t.Errorf("nested binary arrived as %v", bin.Args[1])
+	}
+	seven.WaitN(t, "private", 1, 5*time.Second)
+	seven.WaitN(t, "marker", 1, 5*time.Second)
+	if n := len(eight.Named("except")); n != 0 {
+		t.Errorf("user:8 got %d events sent except to user:8", n)
+	}
+	if n := len(seven.Named("local-only")); n != 0 {
+		t.Errorf("a local broadcast crossed servers (%d)", n)
+	}
+	if n := len(nine.Named("one-room")) + len(nine.Named("two-rooms")) + len(eight.Named("private")); n != 0 {
+		t.Errorf("%d events reached sockets outside their rooms", n)
+	}
+	if n := len(nine.Named("local-only")); n != 1 {
+		t.Errorf("local broadcast on its own server: %d deliveries, want 1", n)
+	}
 }
 
 // In the sharded dynamic mode a room's channel is subscribed while the
@@ -141,35 +146,40 @@ func TestShardedAwayRoomKeptUntilSessionExpires(t *testing.T) {
 func TestBurstArrivesInOrder(t *testing.T) {
 	t.Parallel()
 	forEachProtocol(t, func(t *testing.T, opts redisadapter.Options) {
-		rs := redistest.Start(t)
-		a := startGoServer(t, rs.URL(), serverOptions{adapter: opts})
-		b := startGoServer(t, rs.URL(), serverOptions{adapter: opts})
-		_, rec := join(t, a, "42")
-		const n = 1000
-		for i := range n {
-			b.IO.To("user:42").Emit("seq", i)
-		}
-		eventually(20*time.Second, func() bool { return len(rec.Named("seq")) >= n })
-		got := rec.Named("seq")
-		if len(got) < n {
-			seen := map[string]bool{}
-			for _, e := range got {
-				seen[fmt.Sprint(e.Args[0])] = true
-			}
-			var miss []int
-			for i := range n {
-				if !seen[fmt.Sprint(i)] {
-					miss = append(miss, i)
-				}
-			}
-			t.Fatalf("missing %v; a %+v b %+v", miss, a.Adapter.Status(), b.Adapter.Status())
-		}
-		for i, e := range got {
-			if v := fmt.Sprint(e.Args[0]); v != fmt.Sprint(i) {
-				t.Fatalf("event %d carries %s: out of order or lost", i, v)
-			}
-		}
+		checkBurstArrivesInOrder(t, redistest.Start(t).URL(), opts)
 	})
+}
+
+// checkBurstArrivesInOrder is TestBurstArrivesInOrder on the Redis at
+// redisURL.
+func checkBurstArrivesInOrder(t *testing.T, redisURL string, opts redisadapter.Options) {
+	a := startGoServer(t, redisURL, serverOptions{adapter: opts})
+	b := startGoServer(t, redisURL, serverOptions{adapter: opts})
+	_, rec := join(t, a, "42")
+	const n = 1000
+	for i := range n {
+		b.IO.To("user:42").Emit("seq", i)
+	}
+	eventually(20*time.Second, func() bool { return len(rec.Named("seq")) >= n })
+	got := rec.Named("seq")
+	if len(got) < n {
+		seen := map[string]bool{}
+		for _, e := range got {
+			seen[fmt.Sprint(e.Args[0])] = true
+		}
+		var miss []int
+		for i := range n {
+			if !seen[fmt.Sprint(i)] {
+				miss = append(miss, i)
+			}
+		}
+		t.Fatalf("missing %v; a %+v b %+v", miss, a.Adapter.Status(), b.Adapter.Status())
+	}
+	for i, e := range got {
+		if v := fmt.Sprint(e.Args[0]); v != fmt.Sprint(i) {
+			t.Fatalf("event %d carries %s: out of order or lost", i, v)
+		}
+	}
 }
 
 // The cluster-wide operations of Node's adapter work between Go servers.

@@ -171,7 +171,26 @@ func (e Emitter) publish(ctx context.Context, out outgoing) (int64, error) {
 	if e.sharded {
 		return e.client.SPublish(ctx, out.channel, out.payload).Result()
 	}
-	return e.client.Publish(ctx, out.channel, out.payload).Result()
+	return classicPublisher(ctx, e.client, e.key).Publish(ctx, out.channel, out.payload).Result()
+}
+
+// classicPublisher is where PUBLISH goes. On Redis Cluster go-redis sends
+// PUBLISH (a keyless command) to a random node each time, and messages
+// published on different nodes reach a subscriber in the order the
+// cluster bus brings them: so one publisher's messages would overtake each
+// other. They all go to the master of the key's slot instead (on Redis
+// Cluster PUBLISH reaches every node from any node), so they keep their
+// order. Elsewhere it is the client itself.
+func classicPublisher(ctx context.Context, client redis.UniversalClient, key string) redis.Cmdable {
+	cc, ok := client.(*redis.ClusterClient)
+	if !ok {
+		return client
+	}
+	node, err := cc.MasterForKey(ctx, key)
+	if err != nil {
+		return client // the command will fail or go anywhere: better than nothing
+	}
+	return node
 }
 
 func checkEvent(event string) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/frutos/frutos/cluster/redisadapter"
 	"github.com/frutos/frutos/internal/sioclient"
 	"github.com/frutos/frutos/internal/testutil/eventlog"
+	"github.com/frutos/frutos/redisctl"
 )
 
 // goServer is a Socket.IO v3 server with the Redis adapter, on a loopback
@@ -27,7 +28,7 @@ type goServer struct {
 	IO      *socket.Server
 	Adapter *redisadapter.Adapter
 	URL     string
-	Client  *redis.Client
+	Client  redis.UniversalClient
 }
 
 type serverOptions struct {
@@ -41,11 +42,11 @@ type serverOptions struct {
 // from auth.user or from the (unverified) JWT in auth.token.
 func startGoServer(t testing.TB, redisURL string, o serverOptions) *goServer {
 	t.Helper()
-	ropts, err := redis.ParseURL(redisURL)
+	target, err := redisctl.Parse(redisURL) // standalone, Sentinel or Cluster
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := redis.NewClient(ropts)
+	client := target.NewClient()
 	if o.logger != nil {
 		o.adapter.Logger = o.logger.slog()
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/frutos/frutos/cluster/redisadapter"
 	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/redisctl"
 )
 
 type emitOptions struct {
@@ -53,8 +54,12 @@ JSON, an empty or reserved event name (connect, disconnect, ...), a payload
 larger than limits.max_payload or an empty id is refused before anything is
 sent (exit 2); Redis failures exit 4.
 
+With redis.sharded on, it publishes with SPUBLISH in the protocol of
+Node's createShardedAdapter, which workers with redis.sharded use.
+
 How many servers received it (PUBLISH's answer) is printed on stderr; 0 is
-a warning: no worker listens on this Redis with this key and namespace.`,
+a warning: no worker listens on this Redis with this key and namespace.
+(On Redis Cluster a classic PUBLISH is not counted across nodes.)`,
 		Example: `  frutos emit user 42 evidencia_aprobada '{"evidenciaId": 7, "nota": 9.5}'
   frutos emit mentor 7 nueva_evidencia --data @evidencia.json
   echo '{"minutos": 10}' | frutos emit all sistema_mantenimiento --data -
@@ -171,6 +176,13 @@ func runEmit(opts *emitOptions) error {
 	defer conn.Close()
 
 	em := redisadapter.NewEmitter(conn.Target.Client, cfg.Redis.Key).Of(opts.Namespace)
+	if cfg.Redis.Sharded {
+		em = em.Sharded("") // SPUBLISH, for workers on sharded pub/sub
+	}
+	// On Redis Cluster PUBLISH counts the subscribers of the node it was
+	// sent to only; SPUBLISH's count is exact (a shard channel lives on
+	// one master).
+	counted := conn.Target.Mode != redisctl.Cluster || cfg.Redis.Sharded
 	rooms := []string{}
 	if opts.Room != "" {
 		em = em.To(opts.Room)
@@ -195,15 +207,20 @@ func runEmit(opts *emitOptions) error {
 	if n == 1 {
 		servers = "server"
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "sent %q %s of namespace %s on %s: %d %s received it\n",
-		opts.Event, to, em.Namespace(), conn.Target.URL, n, servers)
-	if n == 0 {
-		why := fmt.Sprintf("nothing subscribes to %s", em.Channel())
+	if !counted {
+		fmt.Fprintf(opts.IO.ErrOut, "sent %q %s of namespace %s on %s (Redis Cluster does not count the servers a PUBLISH reaches)\n",
+			opts.Event, to, em.Namespace(), conn.Target.URL)
+	} else {
+		fmt.Fprintf(opts.IO.ErrOut, "sent %q %s of namespace %s on %s: %d %s received it\n",
+			opts.Event, to, em.Namespace(), conn.Target.URL, n, servers)
+	}
+	if n == 0 && counted {
+		protocol := "classic"
 		if cfg.Redis.Sharded {
-			why += " (redis.sharded is on: servers using sharded pub/sub never see emitter messages)"
+			protocol = "sharded (redis.sharded is on)"
 		}
-		fmt.Fprintf(opts.IO.ErrOut, "warning: no Socket.IO server received it: %s; are the workers running on this Redis, with redis.key %q?\n",
-			why, cfg.Redis.Key)
+		fmt.Fprintf(opts.IO.ErrOut, "warning: no Socket.IO server received it: nothing subscribes to %s; are the workers running on this Redis, with redis.key %q and the %s protocol?\n",
+			em.Channel(), cfg.Redis.Key, protocol)
 	}
 	if opts.JSON {
 		return printIndentedJSON(opts.IO, emitJSON{URL: conn.Target.URL, Channel: em.Channel(), Namespace: em.Namespace(),

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,12 +38,17 @@ The URL is --redis, else REDIS_URL, else redis.url of the configuration, else
   redis+sentinel://host:26379[/db]?master_name=NAME[&addr=host2:26379][&password=...]
   redis+cluster://host:6379[?addr=host2:6379...]
 
+For a cluster URL it lists every master and replica (role, slots, state,
+PING latency); for a Sentinel URL the master the Sentinels name, its
+replicas and the Sentinels.
+
 Exit status: 0 when healthy; 4 when Redis is not usable, with one line
 naming the cause (refused, timeout, auth failed, TLS error, wrong mode, DNS,
 protocol); 2 for a bad URL or flag; 3 for a bad configuration.`,
 		Example: `  frutos ping
   frutos ping --redis redis://:s3cret@10.0.0.5:6379/0 --count 10
-  frutos ping --redis redis+sentinel://10.0.0.7:26379?master_name=mymaster --json`,
+  frutos ping --redis redis+sentinel://10.0.0.7:26379?master_name=mymaster --json
+  frutos ping --redis 'redis+cluster://10.0.0.8:6379?addr=10.0.0.9:6379'`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if runF != nil {
@@ -66,7 +73,13 @@ type pingJSON struct {
 	Pings      int             `json:"pings"`
 	LatencyMS  *pingLatency    `json:"latency_ms"`
 	PubSubMS   *float64        `json:"pubsub_round_trip_ms"`
+	Nodes      []pingJSONNode  `json:"nodes"` // cluster and Sentinel: every node seen; [] for standalone
 	Error      *pingJSONFailed `json:"error"`
+}
+
+type pingJSONNode struct {
+	redisctl.Node
+	LatencyMS *float64 `json:"latency_ms"` // null when the node did not answer
 }
 
 type pingLatency struct {
@@ -111,9 +124,19 @@ func runPing(opts *pingOptions) error {
 	}
 	if opts.JSON {
 		rtt := millis(res.PubSub)
+		nodes := []pingJSONNode{}
+		for _, n := range res.Nodes {
+			jn := pingJSONNode{Node: n}
+			if n.Latency > 0 {
+				ms := millis(n.Latency)
+				jn.LatencyMS = &ms
+			}
+			nodes = append(nodes, jn)
+		}
 		return printIndentedJSON(opts.IO, pingJSON{OK: true, URL: res.URL, Mode: res.Mode, Version: res.Version,
 			ServerMode: res.ServerMode, Pings: res.Pings,
-			LatencyMS: &pingLatency{Min: millis(res.Min), Avg: millis(res.Avg), Max: millis(res.Max)}, PubSubMS: &rtt})
+			LatencyMS: &pingLatency{Min: millis(res.Min), Avg: millis(res.Avg), Max: millis(res.Max)}, PubSubMS: &rtt,
+			Nodes: nodes})
 	}
 
 	version := res.Version
@@ -135,7 +158,34 @@ func runPing(opts *pingOptions) error {
 	fmt.Fprintf(out, "server:   %s\n", server)
 	fmt.Fprintf(out, "latency:  min %s  avg %s  max %s  (%d pings)\n", millisText(res.Min), millisText(res.Avg), millisText(res.Max), res.Pings)
 	_, err = fmt.Fprintf(out, "pub/sub:  OK (round trip %s)\n", millisText(res.PubSub))
+	if len(res.Nodes) > 0 {
+		fmt.Fprintf(out, "nodes:\n")
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		for _, n := range res.Nodes {
+			latency := "-"
+			if n.Latency > 0 {
+				latency = millisText(n.Latency)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", n.Addr, n.Role, nodeDetail(n), n.State, latency)
+		}
+		err = tw.Flush()
+	}
 	return err
+}
+
+// nodeDetail is a master's slots or a replica's master.
+func nodeDetail(n redisctl.Node) string {
+	switch {
+	case len(n.Slots) > 0:
+		var ranges []string
+		for _, r := range n.Slots {
+			ranges = append(ranges, fmt.Sprintf("%d-%d", r[0], r[1]))
+		}
+		return "slots " + strings.Join(ranges, ",")
+	case n.Master != "":
+		return "of " + n.Master
+	}
+	return "-"
 }
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

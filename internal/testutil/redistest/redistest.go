@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ type Server struct {
 	t    testing.TB
 	Port int
 	dir  string
+	lead []string // before the options: a configuration file, --sentinel
 	args []string
 
 	mu  sync.Mutex
@@ -33,10 +35,15 @@ type Server struct {
 // with t.Cleanup. It skips the test when redis-server is not installed.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
+	return startWith(t, nil, extra)
+}
+
+func startWith(t testing.TB, lead, extra []string) *Server {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed (apt-get install -y redis-server)")
 	}
-	s := &Server{t: t, dir: t.TempDir(), args: extra}
+	s := &Server{t: t, dir: t.TempDir(), lead: lead, args: extra}
 	var err error
 	for range 5 { // a free port can be taken between probe and bind: retry
 		s.Port = FreePort(t)
@@ -56,11 +63,11 @@ func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d", s.Por
 func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
 
 func (s *Server) start() error {
-	args := append([]string{
+	args := append(append(slices.Clip(s.lead),
 		"--port", fmt.Sprint(s.Port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log"),
-	}, s.args...)
+	), s.args...)
 	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		return err
@@ -239,4 +246,10 @@ func Silent(t testing.TB) string {
 			}
 		}
 	})
+}
+
+// LogTail is the last n lines of the server's log, for failure messages.
+func (s *Server) LogTail(n int) string {
+	log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	return lastLines(string(log), n)
 }

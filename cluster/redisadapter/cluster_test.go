@@ -1,0 +1,268 @@
+package redisadapter_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/internal/testutil/eventlog"
+	"github.com/frutos/frutos/internal/testutil/redistest"
+)
+
+// On a 3-master Redis Cluster every protocol delivers across servers: the
+// classic one (PUBLISH reaches every node) and the sharded ones, whose
+// channels live on all three masters.
+func TestClusterBroadcastAcrossServers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	t.Parallel()
+	c := redistest.StartCluster(t, redistest.ClusterOptions{})
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			opts := p.opts
+			opts.Key = "t-" + p.name // one cluster for all: no cross-talk
+			checkBroadcastAcrossServers(t, c.URL(), opts)
+			checkBurstArrivesInOrder(t, c.URL(), opts)
+		})
+	}
+}
+
+// The shard channels of one server are spread over every master: the
+// adapter holds a subscriber link per master.
+func TestClusterShardedSubscribesOnEveryMaster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	t.Parallel()
+	c := redistest.StartCluster(t, redistest.ClusterOptions{})
+	a := startGoServer(t, c.URL(), serverOptions{adapter: redisadapter.Options{Sharded: true}})
+	var users []string
+	for i := range 30 {
+		users = append(users, fmt.Sprint(i))
+	}
+	for _, u := range users {
+		join(t, a, u)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	owners := map[string]bool{}
+	for _, u := range users {
+		ch := "socket.io#/#user:" + u + "#"
+		m := c.MasterOf(ctx, c.Slot(ctx, ch))
+		n, err := m.Client(t).PubSubShardNumSub(ctx, ch).Result()
+		if err != nil || n[ch] != 1 {
+			t.Errorf("SHARDNUMSUB %s on its master %s = %v, %v; want 1", ch, m.Addr(), n[ch], err)
+		}
+		owners[m.Addr()] = true
+	}
+	if len(owners) != 3 {
+		t.Errorf("30 room channels on %d masters, want 3", len(owners))
+	}
+}
+
+// A slot moving to another master (its subscribers get an unsolicited
+// sunsubscribe) is followed: the channel is subscribed on the new owner
+// and delivery goes on.
+func TestClusterShardedSlotMigration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	t.Parallel()
+	c := redistest.StartCluster(t, redistest.ClusterOptions{})
+	opts := redisadapter.Options{Sharded: true}
+	a := startGoServer(t, c.URL(), serverOptions{adapter: opts})
+	b := startGoServer(t, c.URL(), serverOptions{adapter: opts})
+	_, seven := join(t, a, "7")
+	b.IO.To("user:7").Emit("before")
+	seven.WaitN(t, "before", 1, 5*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ch := "socket.io#/#user:7#"
+	slot := c.Slot(ctx, ch)
+	from := c.MasterOf(ctx, slot)
+	var to *redistest.Server
+	for s := 0; s < 16384 && to == nil; s += 500 {
+		if m := c.MasterOf(ctx, s); m != from {
+			to = m
+		}
+	}
+	c.MoveSlot(ctx, slot, to)
+	waitFor(t, 15*time.Second, "the room's channel subscribed on its new master", func() bool {
+		n, err := to.Client(t).PubSubShardNumSub(ctx, ch).Result()
+		return err == nil && n[ch] == 1
+	})
+	for i := 0; ; i++ {
+		b.IO.To("user:7").Emit("after", i)
+		if len(seven.Named("after")) > 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no delivery after slot %d moved from %s to %s: A %+v", slot, from.Addr(), to.Addr(), a.Adapter.Status())
+		}
+		time.Sleep(20 * time.Millisecond) // probe rate
+	}
+}
+
+// A master fails (kill -9) and its replica takes over: delivery resumes,
+// nothing is delivered twice. The gap is logged, not asserted.
+func TestClusterMasterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a Redis Cluster master")
+	}
+	for _, p := range protocols[:2] { // classic and sharded-dynamic
+		t.Run(p.name, func(t *testing.T) {
+			c := redistest.StartCluster(t, redistest.ClusterOptions{Replicas: 1})
+			a := startGoServer(t, c.URL()+"&client_name=frutos-a", serverOptions{adapter: p.opts})
+			b := startGoServer(t, c.URL(), serverOptions{adapter: p.opts})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			victim := func() *redistest.Server {
+				if p.opts.Sharded { // the master of the target room's channel
+					return c.MasterOf(ctx, c.Slot(ctx, "socket.io#/#user:7#"))
+				}
+				return nodeWithClient(ctx, t, c, "frutos-a") // where A subscribes
+			}()
+			r := measureFailover(t, a, b, victim.Stop)
+			t.Logf("cluster, %s, %s killed: %s", p.name, victim.Addr(), r)
+		})
+	}
+}
+
+// Sentinel promotes the replica when the master dies (kill -9): delivery
+// resumes on the new master, nothing is delivered twice.
+func TestSentinelFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a Sentinel failover")
+	}
+	for _, p := range protocols[:2] {
+		t.Run(p.name, func(t *testing.T) {
+			st := redistest.StartSentinel(t)
+			a := startGoServer(t, st.URL(), serverOptions{adapter: p.opts})
+			b := startGoServer(t, st.URL(), serverOptions{adapter: p.opts})
+			r := measureFailover(t, a, b, st.Master.Stop)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if m := st.MasterAddr(ctx); m != st.Replica.Addr() {
+				t.Errorf("after the failover the sentinels name %q, want the replica %s", m, st.Replica.Addr())
+			}
+			t.Logf("sentinel, %s, master killed: %s", p.name, r)
+		})
+	}
+}
+
+// failoverReport is what a client lost while Redis failed over.
+type failoverReport struct {
+	sent, lost int
+	gap        time.Duration // from the first event lost to the first delivered again
+	resumed    time.Duration // from the kill to the first event emitted after it being delivered
+}
+
+func (r failoverReport) String() string {
+	return fmt.Sprintf("%d events sent, one per 10ms, %d lost, delivery gap %.2fs, resumed %.2fs after the kill",
+		r.sent, r.lost, r.gap.Seconds(), r.resumed.Seconds())
+}
+
+// measureFailover emits numbered events from b to a client of a, calls
+// kill, and keeps emitting until delivery has resumed and 100 more events
+// arrived. It fails the test if delivery does not resume within 45 s, if
+// the last events are not all delivered, or if any event arrives twice.
+func measureFailover(t *testing.T, a, b *goServer, kill func()) failoverReport {
+	t.Helper()
+	_, rec := join(t, a, "7")
+	b.IO.To("user:7").Emit("seq", -1)
+	rec.WaitN(t, "seq", 1, 10*time.Second)
+
+	var sentAt []time.Time
+	emit := func() {
+		b.IO.To("user:7").Emit("seq", len(sentAt))
+		sentAt = append(sentAt, time.Now())
+	}
+	for range 50 {
+		emit()
+		time.Sleep(10 * time.Millisecond) // the emit rate, not synchronisation
+	}
+	killedAt, killedSeq := time.Now(), len(sentAt)
+	kill()
+	var r failoverReport
+	resumedSeq := -1
+	for {
+		emit()
+		time.Sleep(10 * time.Millisecond) // the emit rate
+		if resumedSeq < 0 {
+			for _, seq := range delivered(rec) {
+				if seq >= killedSeq {
+					resumedSeq = len(sentAt) // 100 more from here
+					r.resumed = time.Since(killedAt)
+					break
+				}
+			}
+			if resumedSeq < 0 && time.Since(killedAt) > 45*time.Second {
+				t.Fatalf("no delivery within 45s of the kill: A %+v, B %+v", a.Adapter.Status(), b.Adapter.Status())
+			}
+		} else if len(sentAt) >= resumedSeq+100 {
+			break
+		}
+	}
+	last := len(sentAt) - 1
+	waitFor(t, 10*time.Second, "the events emitted after delivery resumed", func() bool {
+		return counts(rec)[last] > 0
+	})
+	got := counts(rec)
+	r.sent = len(sentAt)
+	firstLost := -1
+	for seq := range sentAt {
+		switch n := got[seq]; {
+		case n > 1:
+			t.Errorf("event %d delivered %d times", seq, n)
+		case n == 0 && seq >= resumedSeq:
+			t.Errorf("event %d, emitted after delivery resumed, was lost", seq)
+		case n == 0:
+			r.lost++
+			if firstLost < 0 {
+				firstLost = seq
+			}
+		case firstLost >= 0 && r.gap == 0:
+			r.gap = sentAt[seq].Sub(sentAt[firstLost])
+		}
+	}
+	return r
+}
+
+// delivered lists the sequence numbers the recorder got.
+func delivered(rec *eventlog.Recorder) []int {
+	var out []int
+	for _, e := range rec.Named("seq") {
+		if n, err := strconv.Atoi(fmt.Sprint(e.Args[0])); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func counts(rec *eventlog.Recorder) map[int]int {
+	m := map[int]int{}
+	for _, seq := range delivered(rec) {
+		m[seq]++
+	}
+	return m
+}
+
+// nodeWithClient is the cluster node where a Pub/Sub client named name is
+// connected.
+func nodeWithClient(ctx context.Context, t *testing.T, c *redistest.Cluster, name string) *redistest.Server {
+	t.Helper()
+	for _, s := range c.Nodes {
+		list, err := s.Query(ctx, "CLIENT", "LIST", "TYPE", "pubsub")
+		if err == nil && strings.Contains(fmt.Sprint(list), "name="+name+" ") {
+			return s
+		}
+	}
+	t.Fatalf("no node has a pub/sub client named %s", name)
+	return nil
+}
