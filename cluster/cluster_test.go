@@ -214,3 +214,26 @@ func TestDrain(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return err != nil && errors.As(err, target) }
+
+// Bug: redis.sharded never reached the adapter (the worker built its
+// options without it), so workers always spoke the classic protocol.
+// Sharded workers subscribe shard channels and deliver across workers.
+func TestShardedSettingReachesTheAdapter(t *testing.T) {
+	rs := redistest.Start(t)
+	sharded := func(c *configs.Config) { c.Redis.Sharded = true }
+	a := startWorker(t, rs.URL(), sharded)
+	b := startWorker(t, rs.URL(), sharded)
+	_, student := mustDial(t, a.URL, tok("42", "student"))
+	rc := rs.Client(t)
+	waitFor(t, 5*time.Second, "shard channels subscribed", func() bool {
+		chans, err := rc.PubSubShardChannels(context.Background(), "*").Result()
+		return err == nil && len(chans) > 0
+	})
+	if chans, _ := rc.PubSubChannels(context.Background(), "*").Result(); len(chans) > 0 {
+		t.Errorf("sharded workers subscribed classic channels: %v", chans)
+	}
+	if err := b.EmitToUser("42", "evidencia_aprobada", 1); err != nil {
+		t.Fatal(err)
+	}
+	student.WaitN(t, "evidencia_aprobada", 1, 5*time.Second)
+}

@@ -99,6 +99,7 @@ func New(opts Options) (*Worker, error) {
 	}
 	w.adapter = redisadapter.New(opts.Redis, redisadapter.Options{
 		Key:            cfg.Redis.Key,
+		Sharded:        cfg.Redis.Sharded,
 		RequestTimeout: cfg.Redis.RequestTimeout.Duration(),
 		Logger:         opts.Logger,
 	})
