@@ -18,11 +18,16 @@ type daemonOptions struct {
 	IO        *IOStreams
 	Home      func() string
 	Getenv    func(string) string
+	Config    func(configs.Flags) (*configs.Config, error)
+	File, Env func() string
 	Resurrect bool
+	Start     bool
+	Flags     configs.Flags
 }
 
 func newCmdDaemon(f *Factory, runF func(*daemonOptions) error) *cobra.Command {
-	opts := &daemonOptions{IO: f.IO, Home: f.Home, Getenv: f.Getenv}
+	opts := &daemonOptions{IO: f.IO, Home: f.Home, Getenv: f.Getenv, Config: f.Config,
+		File: func() string { return f.ConfigFile }, Env: func() string { return f.Env }}
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the supervisor daemon in the foreground (for systemd and containers)",
@@ -31,21 +36,38 @@ func newCmdDaemon(f *Factory, runF func(*daemonOptions) error) *cobra.Command {
 frutos start runs it in the background for you. Run it yourself under
 systemd (see frutos startup) or as a container's main process; SIGTERM
 stops the workers gracefully, then the daemon. With --resurrect it starts
-the process list saved by frutos save.`,
-		Example: "  frutos daemon\n  frutos daemon --resurrect",
+the process list saved by frutos save; with --start it starts the app from
+the configuration, as frutos start would, and exits non-zero if it cannot
+(a container's main process: the orchestrator restarts it).`,
+		Example: "  frutos daemon\n  frutos daemon --resurrect\n  frutos daemon --start --env production --instances max",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if opts.Start && opts.Resurrect {
+				return usageErrorf("--start and --resurrect exclude each other")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
 			return runDaemon(opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Resurrect, "resurrect", false, "start the process list saved with frutos save")
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.Resurrect, "resurrect", false, "start the process list saved with frutos save")
+	fl.BoolVar(&opts.Start, "start", false, "start the app from the configuration (containers)")
+	fl.StringVarP(&opts.Flags.Instances, "instances", "i", "", `with --start: number of workers, or "max"`)
+	fl.IntVarP(&opts.Flags.Port, "port", "p", 0, "with --start: public port")
+	fl.StringVar(&opts.Flags.RedisURL, "redis", "", "with --start: Redis URL")
 	return cmd
 }
 
 func runDaemon(opts *daemonOptions) error {
+	var cfg *configs.Config
+	if opts.Start { // a bad configuration fails before anything runs
+		var err error
+		if cfg, err = opts.Config(opts.Flags); err != nil {
+			return err
+		}
+	}
 	home := opts.Home()
 	log := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	redisctl.QuietLibraryLogs(log)
@@ -62,6 +84,11 @@ func runDaemon(opts *daemonOptions) error {
 	if opts.Resurrect {
 		if err := resurrectInto(ctx, d, home, opts.Getenv); err != nil {
 			log.Error("resurrect failed; the daemon keeps running with no workers", "err", err)
+		}
+	}
+	if opts.Start {
+		if err := d.StartApp(ctx, cfg, loadOptions(opts.File(), opts.Env(), opts.Flags)); err != nil {
+			return withCode(exitFailure, fmt.Errorf("start the app: %w", err), "") // the home's lock goes with the process
 		}
 	}
 	return d.Run(ctx)

@@ -282,6 +282,59 @@ func TestResurrectWhileTheOldWorkersDrain(t *testing.T) {
 	}
 }
 
+// A container's main process: `frutos daemon --start` runs the daemon in
+// the foreground with the app started from the configuration; SIGTERM
+// stops it cleanly; an app that cannot start makes it exit non-zero.
+func TestDaemonStartInTheForeground(t *testing.T) {
+	rs := redistest.Start(t)
+	c := newCLI(t, rs.URL())
+	port := redistest.FreePort(t)
+	cmd := exec.Command(c.bin, "daemon", "--start", "--instances", "2", "--port", strconv.Itoa(port))
+	cmd.Env = c.env
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, _, code := c.run("status"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon never answered; stderr:\n%s", errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := c.waitStatus("2 online", 30*time.Second, online(2)); st.Port != port {
+		t.Errorf("port %d, want %d", st.Port, port)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("daemon after SIGTERM: %v\n%s", err, errb.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the daemon did not stop on SIGTERM")
+	}
+
+	bad := newCLI(t, fmt.Sprintf("redis://127.0.0.1:%d", redistest.FreePort(t)))
+	out, errOut, code := bad.run("daemon", "--start", "--instances", "1", "--port", strconv.Itoa(redistest.FreePort(t)))
+	if code == 0 || !strings.Contains(errOut, "start the app") {
+		t.Errorf("daemon --start with Redis down: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, _, code := bad.run("status"); code != exitDaemon {
+		t.Errorf("a daemon was left running after the failed start (status exit %d)", code)
+	}
+	if _, errOut, code := bad.run("daemon", "--start", "--resurrect"); code != exitUsage {
+		t.Errorf("--start --resurrect: exit %d %s", code, errOut)
+	}
+}
+
 // start fails with the reason and leaves no daemon behind when it started one.
 func TestStartFailureLeavesNothing(t *testing.T) {
 	c := newCLI(t, fmt.Sprintf("redis://127.0.0.1:%d", redistest.FreePort(t)))
