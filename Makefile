@@ -59,7 +59,7 @@ CHAOS_FLAGS ?=
 CHAOS_TAGS  ?=
 CHAOS_OUT   ?= bench/CHAOS.md
 chaos: deps
-	$(GO) build -tags "$(CHAOS_TAGS)" -o bin/frutos-chaos ./cmd/frutos
+	$(GO) build -tags "$(CHAOS_TAGS)" -ldflags "$(LDFLAGS)" -o bin/frutos-chaos ./cmd/frutos
 	$(GO) run ./bench/cmd/chaos -bin bin/frutos-chaos -out $(CHAOS_OUT) $(CHAOS_FLAGS)
 
 # The soak: SOAK (30m) of steady load with a reload every 5 minutes and a
@@ -67,7 +67,7 @@ chaos: deps
 # says whether anything grows without bound.
 SOAK ?= 30m
 soak: deps
-	$(GO) build -o bin/frutos-chaos ./cmd/frutos
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/frutos-chaos ./cmd/frutos
 	$(GO) run ./bench/cmd/chaos -soak $(SOAK) -bin bin/frutos-chaos -out bench/SOAK.md $(CHAOS_FLAGS)
 
 lint:
