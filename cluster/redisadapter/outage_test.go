@@ -101,3 +101,32 @@ func TestShardedOutageResubscribes(t *testing.T) {
 	seven.WaitN(t, "after", 1, 5*time.Second)
 	nine.WaitN(t, "after", 1, 5*time.Second)
 }
+
+// Bug: after Redis froze (SIGSTOP) for longer than two health checks and
+// came back, the adapters delivered again and said "connected" but never
+// became ready again (their permanent subscriptions were not confirmed),
+// so the front door sent no new session to any worker. Found by the chaos
+// suite (redis-frozen).
+func TestReadyAgainAfterRedisFroze(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("a 10 s freeze")
+	}
+	rs := redistest.Start(t)
+	a := startGoServer(t, rs.URL(), serverOptions{})
+	b := startGoServer(t, rs.URL(), serverOptions{})
+	_, seven := dial(t, a.URL, "7")
+	rs.Freeze()
+	waitFor(t, 15*time.Second, "A notices", func() bool { return !a.Adapter.Ready() || a.Adapter.Status().State != redisadapter.StateConnected })
+	frozen := time.Now()
+	for time.Since(frozen) < 10*time.Second {
+		time.Sleep(100 * time.Millisecond) // the length of the freeze, not synchronisation
+	}
+	rs.Thaw()
+	waitFor(t, 20*time.Second, "both adapters ready again", func() bool {
+		return a.Adapter.Ready() && b.Adapter.Ready() &&
+			a.Adapter.Status().State == redisadapter.StateConnected && b.Adapter.Status().State == redisadapter.StateConnected
+	})
+	b.IO.To("user:7").Emit("after")
+	seven.WaitN(t, "after", 1, 5*time.Second)
+}

@@ -312,7 +312,10 @@ func (a *Adapter) receiveLoop(l *subLink) {
 					continue
 				}
 			}
-			if isTimeout(err) {
+			// A silent link is replaced (go-redis reconnects only after an
+			// error): its subscriptions are confirmed again on the new one.
+			silent := isTimeout(err)
+			if silent {
 				err = errors.New("redis did not answer a ping: connection presumed dead")
 			}
 			pingSent = false
@@ -327,7 +330,7 @@ func (a *Adapter) receiveLoop(l *subLink) {
 				a.retire(l, err)
 				return
 			}
-			if isTimeout(err) {
+			if silent {
 				a.renewPubSub(l)
 			}
 			if a.cluster != nil {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -252,4 +253,19 @@ func Silent(t testing.TB) string {
 func (s *Server) LogTail(n int) string {
 	log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 	return lastLines(string(log), n)
+}
+
+// Freeze stops the server process (SIGSTOP): its connections stay open and
+// nothing answers. Thaw resumes it.
+func (s *Server) Freeze() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// Thaw resumes a frozen server (SIGCONT).
+func (s *Server) Thaw() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	}
 }
