@@ -258,6 +258,7 @@ func TestResurrectWhileTheOldWorkersDrain(t *testing.T) {
 
 	st := c.status()
 	old := st.Workers[0].PID
+	was := socketArg(old)
 	if err := syscall.Kill(st.Daemon.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +268,7 @@ func TestResurrectWhileTheOldWorkersDrain(t *testing.T) {
 		}
 	}
 	c.ok("resurrect")
-	if was, now := socketArg(old), socketArg(c.status().Workers[0].PID); was == "" || was == now {
+	if now := socketArg(c.status().Workers[0].PID); was == "" || was == now {
 		t.Errorf("the new worker's socket %q is the draining old worker's %q: its exit would unlink it", now, was)
 	}
 	for deadline := time.Now().Add(30 * time.Second); processAlive(old); time.Sleep(50 * time.Millisecond) {
