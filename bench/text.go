@@ -14,9 +14,9 @@ func WriteText(w io.Writer, rep Report) error {
 	var b strings.Builder
 	q := rep.Requested
 	fmt.Fprintf(&b, "frutos bench %s (%s): %s connections at %s/s for %s", rep.URL, rep.Transport,
-		count(int64(q.Conns)), count(int64(q.Rate)), time.Duration(q.DurationSec*float64(time.Second)))
+		Thousands(int64(q.Conns)), Thousands(int64(q.Rate)), time.Duration(q.DurationSec*float64(time.Second)))
 	if q.EmitRate > 0 {
-		fmt.Fprintf(&b, ", %s emits/s", count(int64(q.EmitRate)))
+		fmt.Fprintf(&b, ", %s emits/s", Thousands(int64(q.EmitRate)))
 	}
 	fmt.Fprintf(&b, ", users %s", q.Users)
 	if q.Sources > 0 {
@@ -30,28 +30,28 @@ func WriteText(w io.Writer, rep Report) error {
 	}
 	b.WriteString("connections\n")
 	row("established", "%s of %s attempted (%s failed, %s dropped; %s held at the end)",
-		count(c.Established), count(c.Attempted), count(c.Failed), count(c.Dropped), count(c.HeldAtEnd))
+		Thousands(c.Established), Thousands(c.Attempted), Thousands(c.Failed), Thousands(c.Dropped), Thousands(c.HeldAtEnd))
 	if c.RampSec > 0 {
-		row("connect rate", "%s/s over %.1fs", count(int64(c.ConnectRate)), c.RampSec)
+		row("connect rate", "%s/s over %.1fs", Thousands(int64(c.ConnectRate)), c.RampSec)
 	}
 	if c.ConnectMS.Count > 0 {
 		row("connect time", "p50 %s  p99 %s  max %s", ms(c.ConnectMS.P50), ms(c.ConnectMS.P99), ms(c.ConnectMS.Max))
 	}
 	for _, k := range sortedKeys(c.FailedBy) {
-		row("failed", "%s  %s", count(c.FailedBy[k]), k)
+		row("failed", "%s  %s", Thousands(c.FailedBy[k]), k)
 	}
 	for _, k := range sortedKeys(c.DroppedBy) {
-		row("dropped", "%s  %s", count(c.DroppedBy[k]), k)
+		row("dropped", "%s  %s", Thousands(c.DroppedBy[k]), k)
 	}
 
 	br := rep.Broadcast
 	if br.Sent {
 		b.WriteString("broadcast (one emit to all, through Redis)\n")
-		row("received", "%s of %s connected (%s missed, %s duplicates)", count(br.Received), count(br.Expected), count(br.Missed), count(br.Duplicates))
+		row("received", "%s of %s connected (%s missed, %s duplicates)", Thousands(br.Received), Thousands(br.Expected), Thousands(br.Missed), Thousands(br.Duplicates))
 		if br.FanOutMS != nil {
 			row("fan-out", "%s until every client had it", ms(*br.FanOutMS))
 		} else {
-			row("fan-out", "not complete: %s clients never got it", count(br.Missed))
+			row("fan-out", "not complete: %s clients never got it", Thousands(br.Missed))
 		}
 		if br.LatencyMS.Count > 0 {
 			row("latency", "p50 %s  p90 %s  p99 %s  max %s", ms(br.LatencyMS.P50), ms(br.LatencyMS.P90), ms(br.LatencyMS.P99), ms(br.LatencyMS.Max))
@@ -60,13 +60,13 @@ func WriteText(w io.Writer, rep Report) error {
 
 	e := rep.Events
 	if q.EmitRate > 0 {
-		fmt.Fprintf(&b, "targeted emits (to user:<id> through Redis, %s/s requested)\n", count(int64(q.EmitRate)))
-		row("sent", "%s (%s/s), %s emit errors", count(e.Sent), count(int64(e.SendRate)), count(e.EmitErrors))
-		row("delivered", "%s of %s expected, %s duplicates", count(e.Delivered), count(e.Expected), count(e.Duplicates))
+		fmt.Fprintf(&b, "targeted emits (to user:<id> through Redis, %s/s requested)\n", Thousands(int64(q.EmitRate)))
+		row("sent", "%s (%s/s), %s emit errors", Thousands(e.Sent), Thousands(int64(e.SendRate)), Thousands(e.EmitErrors))
+		row("delivered", "%s of %s expected, %s duplicates", Thousands(e.Delivered), Thousands(e.Expected), Thousands(e.Duplicates))
 		row("lost", "%s (not delivered by the end of the grace), %s more on connections that dropped",
-			count(e.Lost), count(e.LostOnDropped))
+			Thousands(e.Lost), Thousands(e.LostOnDropped))
 		if e.Unexpected > 0 {
-			row("unexpected", "%s deliveries of sequences never sent to that connection", count(e.Unexpected))
+			row("unexpected", "%s deliveries of sequences never sent to that connection", Thousands(e.Unexpected))
 		}
 		if e.LatencyMS.Count > 0 {
 			row("latency", "p50 %s  p90 %s  p99 %s  max %s", ms(e.LatencyMS.P50), ms(e.LatencyMS.P90), ms(e.LatencyMS.P99), ms(e.LatencyMS.Max))
@@ -80,7 +80,7 @@ func WriteText(w io.Writer, rep Report) error {
 		procs = "processes"
 	}
 	row("itself", "%d %s (up to %s connections each), CPU %.1fs (%.2f ms per connection), max RSS %.0f MiB",
-		t.Procs, procs, count(int64(t.ConnsPerProc)), t.CPUSec, t.CPUMSPerConn, t.MaxRSSMiB)
+		t.Procs, procs, Thousands(int64(t.ConnsPerProc)), t.CPUSec, t.CPUMSPerConn, t.MaxRSSMiB)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -89,12 +89,12 @@ func WriteText(w io.Writer, rep Report) error {
 // redraws it with \r on a terminal, or ends it with \n in a log).
 func WriteProgress(w io.Writer, p Progress) {
 	fmt.Fprintf(w, "%6.1fs  conns %s held of %s attempted (failed %s, dropped %s)",
-		p.Elapsed.Seconds(), count(p.Held), count(p.Attempted), count(p.Failed), count(p.Dropped))
+		p.Elapsed.Seconds(), Thousands(p.Held), Thousands(p.Attempted), Thousands(p.Failed), Thousands(p.Dropped))
 	if p.BcastRecv > 0 {
-		fmt.Fprintf(w, " | broadcast %s", count(p.BcastRecv))
+		fmt.Fprintf(w, " | broadcast %s", Thousands(p.BcastRecv))
 	}
 	if p.Sent > 0 {
-		fmt.Fprintf(w, " | emits %s sent, %s delivered, %s in flight, p99 %s", count(p.Sent), count(p.Delivered), count(p.Pending), ms(p.LatencyP99))
+		fmt.Fprintf(w, " | emits %s sent, %s delivered, %s in flight, p99 %s", Thousands(p.Sent), Thousands(p.Delivered), Thousands(p.Pending), ms(p.LatencyP99))
 	}
 }
 
@@ -108,8 +108,8 @@ func ms(v float64) string {
 	return fmt.Sprintf("%.2fms", v)
 }
 
-// count writes n with thousands separators.
-func count(n int64) string {
+// Thousands writes n with thousands separators (12,345).
+func Thousands(n int64) string {
 	s := fmt.Sprint(n)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/frutos/frutos/bench"
 )
 
 // results is everything one side-by-side run measured.
@@ -99,28 +101,28 @@ func (r *results) rows() []row {
 	var rows []row
 	held := func(s *sideResult) cell {
 		c := s.hold.Report.Connections
-		return val(float64(c.HeldAtEnd), "%s held (%s failed, %s dropped)", num(c.HeldAtEnd), num(c.Failed), num(c.Dropped))
+		return val(float64(c.HeldAtEnd), "%s held (%s failed, %s dropped)", bench.Thousands(c.HeldAtEnd), bench.Thousands(c.Failed), bench.Thousands(c.Dropped))
 	}
-	rows = append(rows, row{name: fmt.Sprintf("connections held of %s requested", num(int64(p.hold))), node: held(n), frutos: held(f), better: "higher"})
+	rows = append(rows, row{name: fmt.Sprintf("connections held of %s requested", bench.Thousands(int64(p.hold))), node: held(n), frutos: held(f), better: "higher"})
 	perCore := func(s *sideResult) cell {
 		c := s.hold.Report.Connections
 		if c.Failed+c.Dropped > 0 {
-			return txt(fmt.Sprintf("(%s failed)", num(c.Failed+c.Dropped)))
+			return txt(fmt.Sprintf("(%s failed)", bench.Thousands(c.Failed+c.Dropped)))
 		}
 		v := float64(c.HeldAtEnd) / float64(r.machine.CPUs)
-		return val(v, "≥ %s (0 failures)", num(int64(v)))
+		return val(v, "≥ %s (0 failures)", bench.Thousands(int64(v)))
 	}
 	rows = append(rows, row{name: "connections per CPU core with 0 failures", node: perCore(n), frutos: perCore(f), better: "higher"})
 	rss := func(s *sideResult) cell {
 		return val(s.hold.RSSPerConnKB, "%.1f KB", s.hold.RSSPerConnKB)
 	}
-	rows = append(rows, row{name: fmt.Sprintf("worker RSS per connection at %s", num(int64(p.hold))), node: rss(n), frutos: rss(f), better: "lower"})
+	rows = append(rows, row{name: fmt.Sprintf("worker RSS per connection at %s", bench.Thousands(int64(p.hold))), node: rss(n), frutos: rss(f), better: "lower"})
 	rate := func(s *sideResult) cell {
 		c := s.connect.Report.Connections
-		return val(c.ConnectRate, "%s/s (p50 %s, p99 %s; %s failed)", num(int64(c.ConnectRate)), msText(c.ConnectMS.P50),
-			msText(c.ConnectMS.P99), num(c.Failed))
+		return val(c.ConnectRate, "%s/s (p50 %s, p99 %s; %s failed)", bench.Thousands(int64(c.ConnectRate)), msText(c.ConnectMS.P50),
+			msText(c.ConnectMS.P99), bench.Thousands(c.Failed))
 	}
-	rows = append(rows, row{name: fmt.Sprintf("connect rate (%s connections asked at 10,000/s)", num(int64(p.connects))), node: rate(n), frutos: rate(f), better: "higher"})
+	rows = append(rows, row{name: fmt.Sprintf("connect rate (%s connections asked at 10,000/s)", bench.Thousands(int64(p.connects))), node: rate(n), frutos: rate(f), better: "higher"})
 	for i := range min(len(n.emits), len(f.emits)) {
 		lat := func(x runResult) cell {
 			e := x.Report.Events
@@ -128,12 +130,12 @@ func (r *results) rows() []row {
 				return txt("no emits sent: " + x.Error)
 			}
 			if e.Delivered == 0 {
-				return txt(fmt.Sprintf("none of %s delivered in time", num(e.Expected)))
+				return txt(fmt.Sprintf("none of %s delivered in time", bench.Thousands(e.Expected)))
 			}
 			return val(e.LatencyMS.P99, "p50 %s, p99 %s (%s/s sent, %s of %s delivered)", msText(e.LatencyMS.P50), msText(e.LatencyMS.P99),
-				num(int64(e.SendRate)), num(e.Delivered), num(e.Expected))
+				bench.Thousands(int64(e.SendRate)), bench.Thousands(e.Delivered), bench.Thousands(e.Expected))
 		}
-		rows = append(rows, row{name: fmt.Sprintf("targeted emits to random users, %s connected, %s/s asked", num(int64(p.emitConns)), num(int64(p.emitRates[i]))),
+		rows = append(rows, row{name: fmt.Sprintf("targeted emits to random users, %s connected, %s/s asked", bench.Thousands(int64(p.emitConns)), bench.Thousands(int64(p.emitRates[i]))),
 			node: lat(n.emits[i]), frutos: lat(f.emits[i]), better: "lower"})
 	}
 	ceiling := func(s *sideResult) cell {
@@ -148,7 +150,7 @@ func (r *results) rows() []row {
 				best = max(best, e.SendRate)
 			}
 		}
-		return val(best, "%s/s (most delivered: %s/s)", num(int64(best)), num(int64(deliv)))
+		return val(best, "%s/s (most delivered: %s/s)", bench.Thousands(int64(best)), bench.Thousands(int64(deliv)))
 	}
 	rows = append(rows, row{name: "highest emit rate with p99 < 50 ms and nothing lost", node: ceiling(n), frutos: ceiling(f), better: "higher"})
 	cpu := func(s *sideResult) cell {
@@ -169,9 +171,9 @@ func (r *results) rows() []row {
 		if br.FanOutMS != nil {
 			all = msText(*br.FanOutMS) + " until all"
 		}
-		return val(br.LatencyMS.P99, "p99 %s, %s (%s of %s)", msText(br.LatencyMS.P99), all, num(br.Received), num(br.Expected))
+		return val(br.LatencyMS.P99, "p99 %s, %s (%s of %s)", msText(br.LatencyMS.P99), all, bench.Thousands(br.Received), bench.Thousands(br.Expected))
 	}
-	rows = append(rows, row{name: fmt.Sprintf("one broadcast to all, %s connected", num(int64(p.hold))), node: bc(n), frutos: bc(f), better: "lower"})
+	rows = append(rows, row{name: fmt.Sprintf("one broadcast to all, %s connected", bench.Thousands(int64(p.hold))), node: bc(n), frutos: bc(f), better: "lower"})
 	poll := func(s *sideResult) cell {
 		c := s.polling.Report.Connections
 		att := max(c.Attempted, 1)
@@ -182,7 +184,7 @@ func (r *results) rows() []row {
 				reason = "; mostly `" + k + "`"
 			}
 		}
-		return val(pct, "%.0f%% failed or dropped (%s of %s%s)", pct, num(c.Failed+c.Dropped), num(c.Attempted), reason)
+		return val(pct, "%.0f%% failed or dropped (%s of %s%s)", pct, bench.Thousands(c.Failed+c.Dropped), bench.Thousands(c.Attempted), reason)
 	}
 	rows = append(rows, row{name: fmt.Sprintf("long-polling clients, %d workers on one port", p.instances), node: poll(n), frutos: poll(f)})
 	cli := func(s *sideResult) cell {
@@ -225,7 +227,7 @@ func (r *results) bigSection() string {
 	rep := x.Report
 	c, br := rep.Connections, rep.Broadcast
 	var b strings.Builder
-	fmt.Fprintf(&b, "## frutos alone at %s connections (%d workers)\n\n", num(int64(r.plan.big)), r.plan.bigWorkers)
+	fmt.Fprintf(&b, "## frutos alone at %s connections (%d workers)\n\n", bench.Thousands(int64(r.plan.big)), r.plan.bigWorkers)
 	if x.Error != "" {
 		fmt.Fprintf(&b, "The run failed: %s\n\n", x.Error)
 		return b.String()
@@ -233,18 +235,18 @@ func (r *results) bigSection() string {
 	fmt.Fprintf(&b, "%d workers, since one process may hold %s descriptors here; the load is split by `frutos bench` over %d load processes for the same reason.\n\n",
 		r.plan.bigWorkers, r.machine.NoFile, rep.LoadTool.Procs)
 	b.WriteString("| measure | value |\n|---|---|\n")
-	fmt.Fprintf(&b, "| connections held | %s of %s (%s failed, %s dropped) |\n", num(c.HeldAtEnd), num(int64(rep.Requested.Conns)), num(c.Failed), num(c.Dropped))
+	fmt.Fprintf(&b, "| connections held | %s of %s (%s failed, %s dropped) |\n", bench.Thousands(c.HeldAtEnd), bench.Thousands(int64(rep.Requested.Conns)), bench.Thousands(c.Failed), bench.Thousands(c.Dropped))
 	for k, v := range c.FailedBy {
-		fmt.Fprintf(&b, "| failed: %s | %s |\n", k, num(v))
+		fmt.Fprintf(&b, "| failed: %s | %s |\n", k, bench.Thousands(v))
 	}
-	fmt.Fprintf(&b, "| connect rate | %s/s (p50 %s, p99 %s) |\n", num(int64(c.ConnectRate)), msText(c.ConnectMS.P50), msText(c.ConnectMS.P99))
-	fmt.Fprintf(&b, "| worker RSS per connection | %.1f KB (%s MiB for all workers) |\n", x.RSSPerConnKB, num(x.RSSRampEndKB/1024))
+	fmt.Fprintf(&b, "| connect rate | %s/s (p50 %s, p99 %s) |\n", bench.Thousands(int64(c.ConnectRate)), msText(c.ConnectMS.P50), msText(c.ConnectMS.P99))
+	fmt.Fprintf(&b, "| worker RSS per connection | %.1f KB (%s MiB for all workers) |\n", x.RSSPerConnKB, bench.Thousands(x.RSSRampEndKB/1024))
 	if br.Sent {
 		all := "never all"
 		if br.FanOutMS != nil {
 			all = msText(*br.FanOutMS)
 		}
-		fmt.Fprintf(&b, "| one broadcast to all | p50 %s, p99 %s, all in %s (%s of %s) |\n", msText(br.LatencyMS.P50), msText(br.LatencyMS.P99), all, num(br.Received), num(br.Expected))
+		fmt.Fprintf(&b, "| one broadcast to all | p50 %s, p99 %s, all in %s (%s of %s) |\n", msText(br.LatencyMS.P50), msText(br.LatencyMS.P99), all, bench.Thousands(br.Received), bench.Thousands(br.Expected))
 	}
 	fmt.Fprintf(&b, "| server CPU during the ramp | %.1f s |\n", x.RampCPUSec)
 	fmt.Fprintf(&b, "| load tool | %d processes, %.1f s CPU (%.2f ms per connection), largest %.0f MiB |\n", rep.LoadTool.Procs, x.ToolCPUSec,
@@ -261,8 +263,8 @@ func runLine(x runResult) string {
 	}
 	emits, deliv, lat := "-", "-", "-"
 	if e.Sent > 0 {
-		emits = num(int64(e.SendRate))
-		deliv = fmt.Sprintf("%s / %s (%s, %s)", num(e.Delivered), num(e.Expected), num(e.Lost+e.LostOnDropped), num(e.Duplicates))
+		emits = bench.Thousands(int64(e.SendRate))
+		deliv = fmt.Sprintf("%s / %s (%s, %s)", bench.Thousands(e.Delivered), bench.Thousands(e.Expected), bench.Thousands(e.Lost+e.LostOnDropped), bench.Thousands(e.Duplicates))
 		lat = fmt.Sprintf("%s / %s / %s", msText(e.LatencyMS.P50), msText(e.LatencyMS.P99), msText(e.LatencyMS.Max))
 	}
 	bc := "-"
@@ -286,7 +288,7 @@ func runLine(x runResult) string {
 		rss = fmt.Sprintf("%.1f KB", x.RSSPerConnKB)
 	}
 	return fmt.Sprintf("| %s | %s%s | %.1f | %s / %s / %s | %s/s | %s / %s | %s | %s | %s | %s | %s | %s | %.1f s |\n",
-		x.Server, x.Scenario, transport, x.LoadAvg, num(c.HeldAtEnd), num(c.Failed), num(c.Dropped), num(int64(c.ConnectRate)),
+		x.Server, x.Scenario, transport, x.LoadAvg, bench.Thousands(c.HeldAtEnd), bench.Thousands(c.Failed), bench.Thousands(c.Dropped), bench.Thousands(int64(c.ConnectRate)),
 		msText(c.ConnectMS.P50), msText(c.ConnectMS.P99), emits, deliv, lat, bc, rss, cpu, x.ToolCPUSec)
 }
 
@@ -298,17 +300,4 @@ func msText(v float64) string {
 		return fmt.Sprintf("%.0f ms", v)
 	}
 	return fmt.Sprintf("%.1f ms", v)
-}
-
-func num(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
 }
