@@ -20,7 +20,7 @@ type fault struct {
 	// every client to be back starts once some have noticed.
 	drops  bool
 	inject func(ctx context.Context, e *env) error
-	// skip says why the fault cannot run here ("" when it can).
+	// skip, when set, says why the fault cannot run here ("" when it can).
 	skip func(e *env) string
 }
 
@@ -88,14 +88,6 @@ var faults = map[string]*fault{
 			e.hostile, err = runHostile(ctx, e)
 			return err
 		}},
-}
-
-func init() {
-	for _, f := range faults {
-		if f.skip == nil {
-			f.skip = func(*env) string { return "" }
-		}
-	}
 }
 
 // killWorkers sends SIGKILL to n random online workers and waits until

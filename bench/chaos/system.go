@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/redisproc"
 )
 
 // Redis is a redis-server process the suite starts, stops, freezes and
@@ -23,12 +25,11 @@ import (
 type Redis struct {
 	Port int
 	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *redisproc.Process
 }
 
 // StartRedis starts redis-server on a free loopback port with its data in
-// dir (RDB on shutdown, so a stop and start keeps the dataset).
+// dir (an RDB on shutdown, so a stop and start keeps the dataset).
 func StartRedis(dir string) (*Redis, error) {
 	port, err := freePort()
 	if err != nil {
@@ -50,64 +51,43 @@ func (r *Redis) Start(fresh bool) error {
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {
 		return err
 	}
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
-		"--dir", r.dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start redis-server: %w (install it: apt-get install redis-server)", err)
-	}
-	r.cmd, r.done = cmd, make(chan struct{})
-	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(r.done)
-	return waitUntil(10*time.Second, "redis-server to answer", func() bool {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.Port), 200*time.Millisecond)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(time.Second))
-		_, _ = c.Write([]byte("PING\r\n"))
-		buf := make([]byte, 16)
-		n, _ := c.Read(buf)
-		return bytes.HasPrefix(buf[:n], []byte("+PONG"))
-	})
+	p, err := redisproc.Start(r.Port, r.dir, nil, []string{"--loglevel", "warning"})
+	r.proc = p
+	return err
 }
 
-// Stop shuts the server down as an operator would (SHUTDOWN SAVE, then
-// SIGTERM), keeping its dataset on disk.
+// Stop shuts the server down as an operator would (SHUTDOWN SAVE), keeping
+// its dataset on disk; SIGKILL if it has not exited within 10 s.
 func (r *Redis) Stop() error {
+	if r.proc == nil {
+		return nil
+	}
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.Port), time.Second); err == nil {
 		_, _ = c.Write([]byte("SHUTDOWN SAVE\r\n"))
 		c.Close()
 	}
-	return r.wait(syscall.SIGTERM)
+	select {
+	case <-r.proc.Done():
+	case <-time.After(10 * time.Second):
+		r.proc.Kill()
+	}
+	r.proc = nil
+	return nil
 }
 
 // Kill ends the server with SIGKILL.
-func (r *Redis) Kill() error { return r.wait(syscall.SIGKILL) }
-
-func (r *Redis) wait(sig syscall.Signal) error {
-	if r.cmd == nil {
-		return nil
+func (r *Redis) Kill() error {
+	if r.proc != nil {
+		r.proc.Kill()
+		r.proc = nil
 	}
-	select {
-	case <-r.done:
-	case <-time.After(3 * time.Second):
-		_ = r.cmd.Process.Signal(sig)
-		select {
-		case <-r.done:
-		case <-time.After(10 * time.Second):
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
-	}
-	r.cmd = nil
 	return nil
 }
 
 // Freeze stops the process (SIGSTOP): connections stay open and nothing
 // answers, the worst kind of outage. Thaw resumes it.
-func (r *Redis) Freeze() error { return r.cmd.Process.Signal(syscall.SIGSTOP) }
-func (r *Redis) Thaw() error   { return r.cmd.Process.Signal(syscall.SIGCONT) }
+func (r *Redis) Freeze() error { return r.proc.Signal(syscall.SIGSTOP) }
+func (r *Redis) Thaw() error   { return r.proc.Signal(syscall.SIGCONT) }
 
 // System is a frutos installation under test: the binary, its state home,
 // its configuration file and the environment the CLI runs with.
@@ -236,24 +216,15 @@ func waitUntil(within time.Duration, what string, cond func() bool) error {
 	return nil
 }
 
-// freePort asks the kernel for a free loopback port below the ephemeral
-// range's usual start, where client connections cannot take it later.
+// freePort finds a free loopback port in 20000-32767, below the usual
+// ephemeral range, where the load's own connections cannot take it later.
 func freePort() (int, error) {
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if port < 32768 {
-			return port, nil
-		}
-		p := 20000 + int(time.Now().UnixNano()%10000)
-		if l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
-			l2.Close()
+	for range 100 {
+		p := 20000 + rand.IntN(12768)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			l.Close()
 			return p, nil
 		}
 	}
-	return 0, errors.New("no free loopback port")
+	return 0, errors.New("no free loopback port in 20000-32767")
 }

@@ -184,7 +184,7 @@ func (s *Server) Query(ctx context.Context, args ...any) (any, error) {
 func (s *Server) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cmd != nil
+	return s.proc != nil
 }
 
 // MoveSlot moves an empty slot to master to the way redis-cli --cluster

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/frutos/frutos/internal/redisproc"
 )
 
 // Server is one redis-server process owned by a test.
@@ -28,8 +29,8 @@ type Server struct {
 	lead []string // before the options: a configuration file, --sentinel
 	args []string
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu   sync.Mutex
+	proc *redisproc.Process // nil while stopped
 }
 
 // Start runs redis-server on a free 127.0.0.1 port and registers its stop
@@ -64,65 +65,26 @@ func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d", s.Por
 func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
 
 func (s *Server) start() error {
-	args := append(append(slices.Clip(s.lead),
-		"--port", fmt.Sprint(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log"),
-	), s.args...)
-	cmd := exec.Command("redis-server", args...)
-	if err := cmd.Start(); err != nil {
+	p, err := redisproc.Start(s.Port, s.dir, s.lead, s.args)
+	if err != nil {
 		return err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			return fmt.Errorf("redis-server exited: %v: %s", err, lastLines(string(log), 3))
-		default:
-		}
-		if s.ready() {
-			s.mu.Lock()
-			s.cmd = cmd
-			s.mu.Unlock()
-			go func() { <-exited }() // keep reaping
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
-	}
-	_ = cmd.Process.Kill()
-	<-exited
-	return fmt.Errorf("redis-server on port %d not ready after 10s", s.Port)
-}
-
-// ready reports whether the server answers PING (or demands auth, which
-// also proves it is up).
-func (s *Server) ready() bool {
-	c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && (strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH"))
+	s.mu.Lock()
+	s.proc = p
+	s.mu.Unlock()
+	return nil
 }
 
 // Stop kills the server and waits until its port is closed. Safe to call twice.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	cmd := s.cmd
-	s.cmd = nil
+	p := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
+	if p == nil {
 		return
 	}
-	_ = cmd.Process.Kill()
+	p.Kill()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		c, err := net.DialTimeout("tcp", s.Addr(), 100*time.Millisecond)
@@ -179,14 +141,6 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
 }
 
 // Client returns a go-redis client for the server, closed when the test ends.
@@ -252,20 +206,20 @@ func Silent(t testing.TB) string {
 // LogTail is the last n lines of the server's log, for failure messages.
 func (s *Server) LogTail(n int) string {
 	log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-	return lastLines(string(log), n)
+	return redisproc.LastLines(string(log), n)
 }
 
 // Freeze stops the server process (SIGSTOP): its connections stay open and
 // nothing answers. Thaw resumes it.
-func (s *Server) Freeze() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGSTOP)
-	}
-}
+func (s *Server) Freeze() { s.signal(syscall.SIGSTOP) }
 
 // Thaw resumes a frozen server (SIGCONT).
-func (s *Server) Thaw() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+func (s *Server) Thaw() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		_ = s.proc.Signal(sig)
 	}
 }
