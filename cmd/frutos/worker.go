@@ -188,7 +188,6 @@ func (s *workerServers) close() {
 func serveWorker(opts *workerOptions, cfg *configs.Config, w *cluster.Worker, log *slog.Logger) (*workerServers, error) {
 	s := &workerServers{failed: make(chan error, 1)}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
-	public := &http.Server{Handler: w.Handler(), ErrorLog: errLog, ReadHeaderTimeout: 10 * time.Second}
 	if opts.Socket != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/socket.io/", w.Handler())
@@ -205,7 +204,16 @@ func serveWorker(opts *workerOptions, cfg *configs.Config, w *cluster.Worker, lo
 			s.close()
 			return nil, err
 		}
-		s.serve(public, l)
+		s.closers = append(s.closers, l)
+		go func() {
+			for {
+				h, err := l.AcceptFD()
+				if err != nil {
+					return // closed
+				}
+				w.ServeHandoff(h)
+			}
+		}()
 	}
 	if opts.Socket == "" && opts.Handoff == "" || opts.Listen != "" {
 		addr := opts.Listen
