@@ -216,7 +216,11 @@ func readFD(fd int, b []byte) (int, error) {
 // for the next read.
 func (c *wsConn) consume(data []byte) error {
 	for len(data) > 0 {
-		h, hlen, err := parseHeader(data)
+		state := ws.StateServerSide
+		if c.frag != nil {
+			state |= ws.StateFragmented
+		}
+		h, hlen, err := parseHeader(data, state)
 		if err != nil {
 			return err
 		}
@@ -239,9 +243,9 @@ func (c *wsConn) consume(data []byte) error {
 	return nil
 }
 
-// parseHeader reads a frame header at the start of b: hlen == 0 when b
-// does not hold all of it yet.
-func parseHeader(b []byte) (h ws.Header, hlen int, err error) {
+// parseHeader reads a frame header at the start of b and checks it for a
+// connection in state: hlen == 0 when b does not hold all of it yet.
+func parseHeader(b []byte, state ws.State) (h ws.Header, hlen int, err error) {
 	if len(b) < 2 {
 		return h, 0, nil
 	}
@@ -278,7 +282,7 @@ func parseHeader(b []byte) (h ws.Header, hlen int, err error) {
 		copy(h.Mask[:], b[hlen:hlen+4])
 		hlen += 4
 	}
-	if err := ws.CheckHeader(h, ws.StateServerSide); err != nil {
+	if err := ws.CheckHeader(h, state); err != nil {
 		return h, 0, errProtocol
 	}
 	return h, hlen, nil
