@@ -3,7 +3,6 @@ package engine
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
@@ -255,7 +254,7 @@ func (s *Server) hijack(w http.ResponseWriter, r *http.Request, sock *Socket) {
 		s.opts.Logger.Debug("websocket upgrade: cannot take the connection", "err", err)
 		return
 	}
-	s.acceptWebsocket(fd, keepRequest(r), key, early, sock)
+	s.acceptWebsocket(fd, keepRequest(r), r.RemoteAddr, key, early, sock)
 }
 
 // ServeHandoff serves a websocket upgrade whose connection another
@@ -263,17 +262,15 @@ func (s *Server) hijack(w http.ResponseWriter, r *http.Request, sock *Socket) {
 // by the server from now on) and head the bytes already read from it,
 // the request first. It refuses what ServeHTTP refuses.
 func (s *Server) ServeHandoff(fd int, head []byte) {
-	br := bufio.NewReader(bytes.NewReader(head))
+	rd := bytes.NewReader(head)
+	br := bufio.NewReader(rd)
 	r, err := http.ReadRequest(br)
 	if err != nil {
 		rejectFD(fd, refusal(CodeBadRequest))
 		return
 	}
-	var early []byte
-	if n := br.Buffered(); n > 0 {
-		early, _ = br.Peek(n)
-		early = bytes.Clone(early)
-	}
+	consumed := len(head) - rd.Len() - br.Buffered()
+	early := head[consumed:]
 	r.RemoteAddr = peerAddr(fd)
 	if !isWebsocketUpgrade(r) {
 		rejectFD(fd, refusal(CodeBadRequest))
@@ -293,12 +290,12 @@ func (s *Server) ServeHandoff(fd int, head []byte) {
 		closeFD(fd)
 		return
 	}
-	s.acceptWebsocket(fd, keepRequest(r), key, early, sock)
+	s.acceptWebsocket(fd, bytes.Clone(head[:consumed]), r.RemoteAddr, key, early, sock)
 }
 
 // acceptWebsocket answers the upgrade on fd and serves the websocket:
 // a new session (sock nil), or the candidate of sock's upgrade.
-func (s *Server) acceptWebsocket(fd int, r *http.Request, key string, early []byte, sock *Socket) {
+func (s *Server) acceptWebsocket(fd int, head []byte, remote, key string, early []byte, sock *Socket) {
 	resp := []byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
 		acceptKey(key) + "\r\n\r\n")
 	if sock != nil {
@@ -312,7 +309,7 @@ func (s *Server) acceptWebsocket(fd int, r *http.Request, key string, early []by
 		}
 		return
 	}
-	sock = newSocket(s, s.opts.NewID(), r, r.RemoteAddr)
+	sock = newSocket(s, s.opts.NewID(), head, remote)
 	c := newWSConn(fd, s.poller, sock, s.opts.MaxPayload, s.opts.MaxBuffered)
 	sock.ws = c
 	if err := c.send(append(resp, messageFrame(pktOpen, s.openPacket(sock.id, false), false)...)); err != nil {
@@ -331,24 +328,27 @@ func (s *Server) acceptWebsocket(fd int, r *http.Request, key string, early []by
 	}
 }
 
-// keepRequest is what a session keeps of its first request: method, URL,
-// headers and addresses, without the body or anything of net/http's
-// connection (a request's body holds the connection's read buffer).
-func keepRequest(r *http.Request) *http.Request {
-	kept := &http.Request{
-		Method:     r.Method,
-		URL:        r.URL,
-		Proto:      r.Proto,
-		ProtoMajor: r.ProtoMajor,
-		ProtoMinor: r.ProtoMinor,
-		Header:     r.Header,
-		Host:       r.Host,
-		RemoteAddr: r.RemoteAddr,
-		RequestURI: r.RequestURI,
-		TLS:        r.TLS,
-		Body:       http.NoBody,
+// keepRequest is what a session keeps of its first request: the bytes of
+// its head (request line and headers), which Socket.Request parses again
+// when the Socket.IO layer asks (once per namespace joined). A parsed
+// request (a header map, a URL) costs about 2 KB per session for fields
+// read once; a request's body would also hold net/http's read buffer.
+func keepRequest(r *http.Request) []byte {
+	var b bytes.Buffer
+	uri := r.RequestURI
+	if uri == "" {
+		uri = r.URL.RequestURI()
 	}
-	return kept.WithContext(context.Background())
+	b.Grow(256)
+	b.WriteString(r.Method)
+	b.WriteByte(' ')
+	b.WriteString(uri)
+	b.WriteString(" HTTP/1.1\r\nHost: ")
+	b.WriteString(r.Host)
+	b.WriteString("\r\n")
+	_ = r.Header.Write(&b)
+	b.WriteString("\r\n")
+	return bytes.Clone(b.Bytes()) // exactly its size
 }
 
 func isWebsocketUpgrade(r *http.Request) bool {

@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +50,7 @@ var (
 type Socket struct {
 	srv    *Server
 	id     string
-	req    *http.Request // the first request, kept without body or net/http state
+	head   []byte // the first request's head (see keepRequest)
 	remote string
 	ev     listeners
 	state  atomic.Uint32
@@ -74,8 +77,8 @@ type polling struct {
 	closing bool        // the next GET gets the queue and a close packet
 }
 
-func newSocket(srv *Server, id string, r *http.Request, remote string) *Socket {
-	s := &Socket{srv: srv, id: id, req: r, remote: remote}
+func newSocket(srv *Server, id string, head []byte, remote string) *Socket {
+	s := &Socket{srv: srv, id: id, head: head, remote: remote}
 	s.state.Store(stateOpen)
 	return s
 }
@@ -96,10 +99,15 @@ func (s *Socket) RemoteAddress() string { return s.remote }
 func (s *Socket) ReadyState() string { return stateNames[s.state.Load()] }
 
 // Request is the session's first request, for the Socket.IO handshake
-// (headers, query, url). Built anew at each call: the session keeps only
-// the request's fields, not an HTTP context.
+// (headers, query, url), parsed again at each call from the bytes the
+// session keeps; it has no body, and its context is not the request's.
 func (s *Socket) Request() *types.HttpContext {
-	return types.NewHttpContext(nopResponse{}, s.req)
+	r, err := http.ReadRequest(bufio.NewReaderSize(bytes.NewReader(s.head), len(s.head)+16))
+	if err != nil { // cannot happen: the head was written from a parsed request
+		r = &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}, Header: http.Header{}}
+	}
+	r.RemoteAddr = s.remote
+	return types.NewHttpContext(nopResponse{}, r.WithContext(context.Background()))
 }
 
 // TransportName is "polling" or "websocket".

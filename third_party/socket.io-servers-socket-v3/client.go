@@ -183,8 +183,12 @@ func (c *Client) WriteToEngine(encodedPackets []types.BufferInterface, opts *Wri
 		return
 	}
 
+	// frutos patch (third_party/PATCHES.md, "No copy per recipient"): the
+	// packet is not cloned for each recipient. The library's engine read
+	// (consumed) the buffer it was given; frutos's engine only reads its
+	// bytes, so every recipient of a broadcast shares one buffer.
 	for _, encodedPacket := range encodedPackets {
-		c.conn.Write(encodedPacket.Clone(), &opts.Options, nil)
+		c.conn.Write(encodedPacket, &opts.Options, nil)
 	}
 }
 

@@ -22,8 +22,11 @@ type Queue struct {
 }
 
 // New creates a new Queue. Its worker starts with the first task.
+//
+// frutos patch (third_party/PATCHES.md): the done channel is made when the
+// queue shuts down, not with it (every Socket.IO socket has a queue).
 func New() *Queue {
-	return &Queue{done: make(chan struct{})}
+	return &Queue{}
 }
 
 // Enqueue adds a task to the queue for sequential execution.
@@ -94,7 +97,10 @@ func (q *Queue) execute(task func()) {
 // It waits for all previously enqueued tasks to complete before returning.
 func (q *Queue) Close() {
 	q.shutdown()
-	<-q.done
+	q.mu.Lock()
+	done := q.done
+	q.mu.Unlock()
+	<-done
 }
 
 // IsShuttingDown reports whether TryClose or Close has been called.
@@ -113,6 +119,7 @@ func (q *Queue) shutdown() {
 	q.mu.Lock()
 	if !q.shuttingDown {
 		q.shuttingDown = true
+		q.done = make(chan struct{})
 		if !q.running {
 			q.tasks = nil
 			close(q.done)

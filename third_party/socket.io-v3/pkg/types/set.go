@@ -9,18 +9,53 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
+// Set is a concurrent set.
+//
+// frutos patch (third_party/PATCHES.md, "Small maps and sets"): up to
+// smallMax keys are kept in a slice, the rest in a map (upstream: always a
+// map, about 200 bytes for one key). The Socket.IO adapter keeps a set of
+// rooms per socket and a set of sockets per room: for a user's room of one
+// socket, a slice of one key.
 type Set[KType comparable] struct {
 	mu    sync.RWMutex
-	cache map[KType]Void
+	small []KType        // the keys while there are few (cache nil)
+	cache map[KType]Void // the keys once there were more than smallMax
 }
 
 // NewSet creates a new Set and initializes it with the provided keys.
 func NewSet[KType comparable](keys ...KType) *Set[KType] {
-	s := &Set[KType]{cache: make(map[KType]Void, len(keys))}
+	s := &Set[KType]{}
 	for _, key := range keys {
-		s.cache[key] = NULL
+		s.addLocked(key)
 	}
 	return s
+}
+
+func (s *Set[KType]) addLocked(key KType) {
+	if s.cache != nil {
+		s.cache[key] = NULL
+		return
+	}
+	if slices.Contains(s.small, key) {
+		return
+	}
+	if len(s.small) < smallMax {
+		s.small = append(s.small, key)
+		return
+	}
+	s.cache = make(map[KType]Void, 2*smallMax)
+	for _, k := range s.small {
+		s.cache[k] = NULL
+	}
+	s.small = nil
+	s.cache[key] = NULL
+}
+
+func (s *Set[KType]) lenLocked() int {
+	if s.cache != nil {
+		return len(s.cache)
+	}
+	return len(s.small)
 }
 
 // Add adds the provided keys to the set.
@@ -33,7 +68,7 @@ func (s *Set[KType]) Add(keys ...KType) bool {
 	defer s.mu.Unlock()
 
 	for _, key := range keys {
-		s.cache[key] = NULL // idempotent; skip existence check
+		s.addLocked(key)
 	}
 	return true
 }
@@ -48,17 +83,33 @@ func (s *Set[KType]) Delete(keys ...KType) bool {
 	defer s.mu.Unlock()
 
 	for _, key := range keys {
-		delete(s.cache, key)
+		if s.cache != nil {
+			delete(s.cache, key)
+			continue
+		}
+		if i := slices.Index(s.small, key); i >= 0 {
+			last := len(s.small) - 1
+			s.small[i] = s.small[last]
+			var zero KType
+			s.small[last] = zero
+			s.small = s.small[:last]
+		}
+	}
+	if s.cache != nil && len(s.cache) == 0 {
+		s.cache = nil
+	}
+	if len(s.small) == 0 {
+		s.small = nil
 	}
 	return true
 }
 
-// Clear removes all items from the set, reusing the underlying map memory.
+// Clear removes all items from the set.
 func (s *Set[KType]) Clear() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
-	clear(s.cache)
+	s.small, s.cache = nil, nil
 	return true
 }
 
@@ -67,8 +118,11 @@ func (s *Set[KType]) Has(key KType) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 
-	_, exists := s.cache[key]
-	return exists
+	if s.cache != nil {
+		_, exists := s.cache[key]
+		return exists
+	}
+	return slices.Contains(s.small, key)
 }
 
 // Len returns the number of items in the set.
@@ -76,15 +130,22 @@ func (s *Set[KType]) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 
-	return len(s.cache)
+	return s.lenLocked()
 }
 
-// All returns a copy of the set's internal map.
+// All returns a copy of the set's keys as a map.
 func (s *Set[KType]) All() map[KType]Void {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 
-	return maps.Clone(s.cache)
+	if s.cache != nil {
+		return maps.Clone(s.cache)
+	}
+	all := make(map[KType]Void, len(s.small))
+	for _, k := range s.small {
+		all[k] = NULL
+	}
+	return all
 }
 
 // Keys returns a slice containing all keys in the set.
@@ -97,14 +158,17 @@ func (s *Set[KType]) Keys() []KType {
 
 // keys returns a slice of all keys without locking (caller must hold lock).
 func (s *Set[KType]) keys() []KType {
-	return slices.Collect(maps.Keys(s.cache))
+	if s.cache != nil {
+		return slices.Collect(maps.Keys(s.cache))
+	}
+	return slices.Clone(s.small)
 }
 
 // populate replaces the set contents from a slice of keys (caller must hold write lock).
 func (s *Set[KType]) populate(keys []KType) {
-	s.cache = make(map[KType]Void, len(keys))
+	s.small, s.cache = nil, nil
 	for _, key := range keys {
-		s.cache[key] = NULL
+		s.addLocked(key)
 	}
 }
 
