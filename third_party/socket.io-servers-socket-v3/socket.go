@@ -266,18 +266,23 @@ func (s *Socket) Construct(nsp Namespace, client *Client, auth map[string]any, p
 }
 
 // Builds the `handshake` BC object
+//
+// frutos patch (third_party/PATCHES.md, "One request per handshake"): the
+// request is asked for once (upstream: five times; frutos's engine parses
+// it anew at each call, since a session keeps only its bytes).
 func (s *Socket) buildHandshake(auth map[string]any) *Handshake {
+	req := s.Request()
 	return &Handshake{
-		Headers: utils.MapValues(s.Request().Headers().All(), func(value []string) any {
+		Headers: utils.MapValues(req.Headers().All(), func(value []string) any {
 			return value
 		}),
 		Time:    time.Now().Format(time.RFC3339),
 		Address: s.Conn().RemoteAddress(),
-		Xdomain: s.Request().Headers().Peek("Origin") != "",
-		Secure:  s.Request().Secure(),
+		Xdomain: req.Headers().Peek("Origin") != "",
+		Secure:  req.Secure(),
 		Issued:  time.Now().UnixMilli(),
-		Url:     s.Request().Request().RequestURI,
-		Query: utils.MapValues(s.Request().Query().All(), func(value []string) any {
+		Url:     req.Request().RequestURI,
+		Query: utils.MapValues(req.Query().All(), func(value []string) any {
 			return value
 		}),
 		Auth: auth,
