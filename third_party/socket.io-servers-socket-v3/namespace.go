@@ -339,10 +339,18 @@ func (n *namespace) _doConnect(socket *Socket, fn func(*Socket)) {
 	// fires before user-set events to prevent state order
 	// violations (such as a disconnection before the connection
 	// logic is complete)
-	socket._onconnect()
+	//
+	// frutos patch (third_party/PATCHES.md, "CONNECT after registration"):
+	// fn, which registers the socket with its client, runs before
+	// _onconnect sends CONNECT (upstream: after, as in Node). This runs in
+	// the socket's task queue, not in the goroutine reading the client:
+	// a client that emits as soon as it has CONNECT (socket.io-client
+	// flushes its buffered emits then) could otherwise be read before the
+	// client knew the socket, and be closed for an "invalid state".
 	if fn != nil {
 		fn(socket)
 	}
+	socket._onconnect()
 
 	// fire user-set events
 	n.EmitReserved("connect", socket)
