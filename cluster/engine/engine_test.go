@@ -532,6 +532,13 @@ func rawUpgrade(t *testing.T, base string) (net.Conn, *bufio.Reader) {
 // writeFrame writes a masked client frame.
 func writeFrame(t *testing.T, w io.Writer, op byte, fin bool, payload []byte) {
 	t.Helper()
+	if err := writeFrameTo(w, op, fin, payload); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeFrameTo writes a masked client frame (payload under 126 bytes).
+func writeFrameTo(w io.Writer, op byte, fin bool, payload []byte) error {
 	b0 := op
 	if fin {
 		b0 |= 0x80
@@ -542,9 +549,8 @@ func writeFrame(t *testing.T, w io.Writer, op byte, fin bool, payload []byte) {
 	for i, x := range payload {
 		frame = append(frame, x^mask[i%4])
 	}
-	if _, err := w.Write(frame); err != nil {
-		t.Fatal(err)
-	}
+	_, err := w.Write(frame)
+	return err
 }
 
 // readFrame reads one unmasked server frame (payload under 64 KiB).
