@@ -107,7 +107,7 @@ func New(opts Options) (*Worker, error) {
 		PingInterval: cfg.Limits.PingInterval.Duration(),
 		PingTimeout:  cfg.Limits.PingTimeout.Duration(),
 		MaxPayload:   int(cfg.Limits.MaxPayload),
-		MaxBuffered:  maxBuffered(cfg.Limits.MaxBuffered),
+		MaxBuffered:  maxBuffered(cfg.Limits),
 		NewID:        func() string { return sessionID(opts.SessionPrefix, engine.NewID()) },
 		Allow:        w.allow,
 		CORS:         engine.CORS{Allowed: w.origins.allowsAny(), Credentials: cfg.CORS.Credentials},
@@ -150,12 +150,13 @@ func sessionID(prefix, id string) string {
 	return prefix + "." + id
 }
 
-// maxBuffered is limits.max_buffered as the engine takes it (0: none).
-func maxBuffered(b configs.ByteSize) int {
-	if b == 0 {
+// maxBuffered is limits.max_buffered as the engine takes it: -1 for none
+// (0 in the configuration), and never less than one largest message.
+func maxBuffered(l configs.Limits) int {
+	if l.MaxBuffered == 0 {
 		return -1
 	}
-	return int(b)
+	return int(max(l.MaxBuffered, l.MaxPayload+16))
 }
 
 // IO is the Socket.IO server, for application code that needs more than

@@ -101,7 +101,7 @@ type Limits struct {
 	MaxConnections int `yaml:"max_connections" json:"max_connections"`
 	// MaxBuffered is how many bytes may wait to be written to one client;
 	// a client that does not read (a slow consumer) is disconnected past
-	// it. 0 means unlimited.
+	// it (never less than one MaxPayload message). 0 means unlimited.
 	MaxBuffered ByteSize `yaml:"max_buffered" json:"max_buffered"`
 }
 
