@@ -6,5 +6,10 @@ import chaiString from "chai-string";
 chai.use(chaiString);
 
 globalThis.fetch = fetch;
-globalThis.WebSocket = WebSocket;
+// frutos: browser semantics, one "message" event per task (see README.md)
+globalThis.WebSocket = class extends WebSocket {
+  constructor(address, protocols, options) {
+    super(address, protocols, { allowSynchronousEvents: false, ...options });
+  }
+};
 globalThis.chai = chai;

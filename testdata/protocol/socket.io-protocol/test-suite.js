@@ -7,7 +7,7 @@ if (isNodejs) {
 
 const { expect } = chai;
 
-const URL = "http://localhost:3000";
+const URL = (isNodejs && process.env.PROTOCOL_URL) || "http://localhost:3000"; // frutos: URL from the environment
 const WS_URL = URL.replace("http", "ws");
 
 const PING_INTERVAL = 300;
