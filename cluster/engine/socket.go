@@ -72,7 +72,8 @@ type Socket struct {
 // polling is the long-polling transport's state.
 type polling struct {
 	queue   []outPacket
-	waiting chan []byte // the waiting GET gets its payload here (cap 1)
+	waiting chan []byte // the waiting GET gets its payload here (cap 1); nil: refuse it
+	late    bool        // the waiting GET arrived after the upgrade was probed
 	posting bool        // a POST is being read
 	closing bool        // the next GET gets the queue and a close packet
 }
@@ -249,7 +250,7 @@ func (s *Socket) deliverLocked() {
 
 func (s *Socket) answerPollLocked(payload []byte) {
 	s.poll.waiting <- payload
-	s.poll.waiting = nil
+	s.poll.waiting, s.poll.late = nil, false
 }
 
 // takeQueueLocked encodes and empties the polling queue, then appends

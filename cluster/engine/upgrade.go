@@ -77,7 +77,7 @@ func (s *Socket) probeMessage(c *wsConn, binary bool, data []byte) {
 		}
 		err := c.send(probeFrame)
 		s.probed = true
-		if s.poll != nil && s.poll.waiting != nil && len(s.poll.queue) == 0 {
+		if s.poll != nil && s.poll.waiting != nil && !s.poll.late && len(s.poll.queue) == 0 {
 			s.answerPollLocked([]byte{pktNoop}) // let the client pause polling
 		}
 		s.mu.Unlock()
@@ -108,7 +108,11 @@ func (s *Socket) completeUpgrade(c *wsConn) {
 		frames = append(frames, messageFrame(p.typ, p.data, p.binary))
 	}
 	if old.waiting != nil {
-		old.waiting <- []byte{pktNoop}
+		if old.late {
+			old.waiting <- nil // sent after the upgrade, read before it
+		} else {
+			old.waiting <- []byte{pktNoop}
+		}
 		old.waiting = nil
 	}
 	closing := s.state.Load() == stateClosing

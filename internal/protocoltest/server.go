@@ -32,9 +32,10 @@ import (
 	"time"
 
 	"github.com/zishang520/socket.io/servers/engine/v3"
-	"github.com/zishang520/socket.io/servers/engine/v3/config"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
+
+	frutosengine "github.com/frutos/frutos/cluster/engine"
 )
 
 // The settings of the suites' reference servers.
@@ -60,16 +61,16 @@ type Engine interface {
 	http.Handler
 }
 
-// newEngine builds the Engine.IO server under test: today the library's
-// (github.com/zishang520/socket.io/servers/engine/v3), configured as the
-// suites expect, with CORS for any origin.
+// newEngine builds the Engine.IO server under test: frutos's own
+// (cluster/engine), configured as the suites expect, with CORS for any
+// origin.
 func newEngine(o EngineOptions) (Engine, error) {
-	opts := config.DefaultServerOptions()
-	opts.SetPingInterval(o.PingInterval)
-	opts.SetPingTimeout(o.PingTimeout)
-	opts.SetMaxHttpBufferSize(int64(o.MaxPayload))
-	opts.SetCors(&types.Cors{Origin: "*"})
-	return engine.NewServer(opts), nil
+	return frutosengine.NewServer(frutosengine.Options{
+		PingInterval: o.PingInterval,
+		PingTimeout:  o.PingTimeout,
+		MaxPayload:   o.MaxPayload,
+		CORS:         frutosengine.CORS{Allowed: func(string) bool { return true }},
+	})
 }
 
 // Server serves both suites: /engine.io/ and /socket.io/.
