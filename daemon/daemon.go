@@ -22,6 +22,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/workerproto"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -122,7 +123,7 @@ func New(opts Options) (*Daemon, error) {
 // directories of earlier daemons are removed (this one holds the home's
 // lock, so they are dead; their draining workers keep their connections).
 func newRunDir(home string) (string, error) {
-	parent := filepath.Join(home, "run")
+	parent := workerproto.RunRoot(home)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return "", err
 	}
@@ -131,7 +132,7 @@ func newRunDir(home string) (string, error) {
 			_ = os.RemoveAll(filepath.Join(parent, e.Name()))
 		}
 	}
-	dir := filepath.Join(parent, strconv.Itoa(os.Getpid()))
+	dir := workerproto.RunDir(home, os.Getpid())
 	return dir, os.Mkdir(dir, 0o700)
 }
 
