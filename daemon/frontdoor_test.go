@@ -226,7 +226,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	s, sent := loadRun(t, td, rs, cfg.Port, clients, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if err := td.do(ctx, "/v1/reload", control.ReloadRequest{}, nil); err != nil {
+		if err := opErr(td.client.Reload(ctx, control.ReloadRequest{})); err != nil {
 			t.Fatalf("reload: %v", err)
 		}
 	})
@@ -247,7 +247,7 @@ func TestScaleUnderLoad(t *testing.T) {
 	clients := loadClients(40)
 	s, sent := loadRun(t, td, rs, cfg.Port, clients, func() {
 		for _, n := range []int{2, 4} {
-			if err := td.do(context.Background(), "/v1/scale", control.ScaleRequest{Mode: "set", N: n}, nil); err != nil {
+			if err := opErr(td.client.Scale(context.Background(), control.ScaleRequest{Mode: "set", N: n})); err != nil {
 				t.Fatalf("scale %d: %v", n, err)
 			}
 		}

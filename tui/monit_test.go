@@ -28,11 +28,13 @@ type fakeDaemon struct {
 	status control.Status
 	err    error
 	calls  []call
-	answer func(path string) (control.Result, error)
+	answer func(op string) (control.Result, error)
 }
 
+// call is an operation the screen sent: "restart", "reload" or "scale",
+// and its request.
 type call struct {
-	path string
+	op   string
 	body any
 }
 
@@ -42,22 +44,26 @@ func (f *fakeDaemon) Status(context.Context) (control.Status, error) {
 	return f.status, f.err
 }
 
-func (f *fakeDaemon) Do(_ context.Context, method, path string, in, out any) error {
+func (f *fakeDaemon) Restart(_ context.Context, t control.Target) (control.Result, error) {
+	return f.do("restart", t)
+}
+
+func (f *fakeDaemon) Reload(_ context.Context, req control.ReloadRequest) (control.Result, error) {
+	return f.do("reload", req)
+}
+
+func (f *fakeDaemon) Scale(_ context.Context, req control.ScaleRequest) (control.Result, error) {
+	return f.do("scale", req)
+}
+
+func (f *fakeDaemon) do(op string, body any) (control.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if method != "POST" {
-		return fmt.Errorf("unexpected method %s", method)
-	}
-	f.calls = append(f.calls, call{path: path, body: in})
-	res := control.Result{Message: "done " + path}
-	var err error
+	f.calls = append(f.calls, call{op: op, body: body})
 	if f.answer != nil {
-		res, err = f.answer(path)
+		return f.answer(op)
 	}
-	if r, ok := out.(*control.Result); ok {
-		*r = res
-	}
-	return err
+	return control.Result{Message: "done " + op}, nil
 }
 
 func (f *fakeDaemon) sent() []call {

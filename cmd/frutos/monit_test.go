@@ -33,7 +33,7 @@ func fakeControl(t *testing.T, st control.Status) (home string) {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/status" {
+		if r.Method+" "+r.URL.Path != string(control.RouteStatus) {
 			http.NotFound(w, r)
 			return
 		}

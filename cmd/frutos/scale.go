@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
@@ -47,7 +48,9 @@ scale to 0 explicitly with "frutos scale 0".`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return callDaemon(opts.IO, opts.Daemon(), "/v1/scale", opts.Request, opTimeout, opts.JSON)
+			return callDaemon(opts.IO, opts.JSON, func(ctx context.Context) (control.Result, error) {
+				return opts.Daemon().Scale(ctx, opts.Request)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the status after as JSON")
