@@ -254,7 +254,7 @@ func TestTUIStaleLogLinesAreDropped(t *testing.T) {
 	m := samples(screen(t, 80, 24, Options{}), 1, rising(fourWorkers()))
 	old := m.logs.gen
 	m = keys(m, "j")
-	if m.logs.gen == old || m.logs.target.id != 1 {
+	if m.logs.gen == old || m.logs.target.ID != 1 {
 		t.Fatalf("moving did not retarget the log pane: gen %d→%d, target %+v", old, m.logs.gen, m.logs.target)
 	}
 	m = send(m, LogLinesMsg{Gen: old, Lines: []LogLine{{Text: "from worker 0"}}})
@@ -262,7 +262,7 @@ func TestTUIStaleLogLinesAreDropped(t *testing.T) {
 		t.Fatal("a line of the worker no longer selected was shown")
 	}
 	m = keys(m, "l")
-	if m.logs.target != (logTarget{}) || strings.Contains(m.View(), "logs of worker") {
+	if m.logs.target != (LogTarget{}) || strings.Contains(m.View(), "logs of worker") {
 		t.Fatalf("hiding the logs did not stop the follow:\n%s", m.View())
 	}
 }

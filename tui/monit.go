@@ -41,6 +41,9 @@ type Options struct {
 	// Fleet reads every host of the fleet registry, for the hosts view
 	// (key h); nil leaves the view out.
 	Fleet func(ctx context.Context) (control.Fleet, error)
+	// Logs follows the selected worker's log files, for the log pane; nil
+	// shows none.
+	Logs LogFollower
 }
 
 // Model is the monit screen.
@@ -174,12 +177,12 @@ func (m Model) keys(k tea.KeyMsg) (Model, tea.Cmd) {
 
 // followSelected points the log pane at the selected worker.
 func (m Model) followSelected() (Model, tea.Cmd) {
-	var t logTarget
+	var t LogTarget
 	if w, ok := m.table.selectedWorker(); ok && m.status.LogsDir != "" {
-		t = logTarget{dir: m.status.LogsDir, app: m.status.App, id: w.ID}
+		t = LogTarget{Dir: m.status.LogsDir, App: m.status.App, DateFormat: m.status.LogDateFormat, ID: w.ID}
 	}
 	var cmd tea.Cmd
-	m.logs, cmd = m.logs.retarget(m.life, t, m.opts.LogLines)
+	m.logs, cmd = m.logs.retarget(m.life, m.opts.Logs, t, m.opts.LogLines)
 	return m, cmd
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/frutos/frutos/control"
-	"github.com/frutos/frutos/logs"
 )
 
 // The golden files are testdata/<test name>.golden; regenerate them with
@@ -165,10 +164,10 @@ func keyMsg(k string) tea.KeyMsg {
 
 func someLogs(m Model) Model {
 	lines := []LogLine{
-		{Stream: logs.Out, Text: "worker 1 listening on fd 3 (slot 1)"},
-		{Stream: logs.Out, Text: "redis adapter subscribed to socket.io#/#"},
-		{Stream: logs.Err, Text: "auth: token expired for sid Zk3x (user 812)"},
-		{Stream: logs.Out, Text: "\x1b[32mcoloured\x1b[0m line\twith a tab"},
+		{Text: "worker 1 listening on fd 3 (slot 1)"},
+		{Text: "redis adapter subscribed to socket.io#/#"},
+		{Err: true, Text: "auth: token expired for sid Zk3x (user 812)"},
+		{Text: "\x1b[32mcoloured\x1b[0m line\twith a tab"},
 	}
 	return send(m, LogLinesMsg{Gen: m.logs.gen, Lines: lines})
 }
