@@ -34,6 +34,11 @@ func run(args []string, streams *IOStreams, getenv func(string) string) int {
 	// commands (logs) end cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil && cmd == root {
+		// The root runs nothing and validates no arguments (every command
+		// below it does): cobra's error there is an unknown command.
+		err = asArgsError(err)
+	}
 	return reportError(streams, err)
 }

@@ -29,6 +29,7 @@ scale to 0 explicitly with "frutos scale 0".`,
 		Example: "  frutos scale 4\n  frutos scale +2\n  frutos scale -1",
 		// "-1" must reach us as an argument, not as a flag: parse by hand.
 		DisableFlagParsing: true,
+		Args:               cobra.ArbitraryArgs, // checked in RunE, after the hand parsing
 		RunE: func(c *cobra.Command, args []string) error {
 			rest, help, err := parseArgsByHand(c, args)
 			if err != nil {
