@@ -4,9 +4,16 @@
 //
 // A worker serves Socket.IO on /socket.io/ (polling and websocket, with
 // upgrade) for clients that authenticate with a JWT, puts every socket in
-// user:<sub> (and mentor:<sub> for mentors), and joins the other workers
-// (Go or Node) through the Redis adapter. Health and metrics are served on
-// a separate, private handler.
+// its rooms (package rooms: user:<sub>, and mentor:<sub> for mentors), and
+// joins the other workers (Go or Node) through the Redis adapter (package
+// redisadapter). Health and metrics are served on a separate, private
+// handler.
+//
+// Worker (worker.go, sockets.go, metrics.go) is the server as a value, for
+// tests and embedding; Run (process.go) is the worker process: its
+// listeners, its log, the daemon's liveness pipe, drain on SIGTERM. What it
+// agrees on with the daemon (its command line, session ids, stats, the
+// liveness rule) is internal/workerproto; cluster never imports daemon.
 package cluster
 
 import (

@@ -9,6 +9,11 @@
 // StatusMsg or an ErrMsg, the operator's actions, and a log follow that
 // returns LogLinesMsg and is re-armed after each one. Tests drive the model
 // with those messages and compare View with golden files.
+//
+// The screen reads the world only through what Options hands it: Daemon
+// (the control API's typed client, or a fake), Fleet (the fleet registry)
+// and Logs (a worker's log files). The command wires them; tui imports
+// neither daemon nor logs.
 package tui
 
 import (
