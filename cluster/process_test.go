@@ -10,33 +10,15 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/frutos/frutos/cluster"
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/testutil/redistest"
+	"github.com/frutos/frutos/internal/testutil/syncbuf"
 	"github.com/frutos/frutos/internal/workerproto"
 )
-
-// syncBuffer is a log the test reads while the worker writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func processConfig(redisURL string) *configs.Config {
 	cfg := configs.Default()
@@ -58,7 +40,7 @@ func TestRunKeepsTheDaemonsContract(t *testing.T) {
 	defer os.RemoveAll(dir)
 	spec := workerproto.Supervised(dir, 3, 7)
 	pipe, daemon := io.Pipe()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- cluster.Run(context.Background(), cluster.ProcessOptions{Spec: spec, Config: processConfig(rs.URL()),

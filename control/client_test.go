@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/testutil/controltest"
 )
 
 // fakeDaemon serves the control socket of a temporary home with handler,
@@ -38,25 +39,14 @@ func (f *fakeDaemon) requests() []request {
 
 func serveFake(t *testing.T, handler http.HandlerFunc) *fakeDaemon {
 	t.Helper()
-	home, err := os.MkdirTemp("", "ct") // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	ln, err := net.Listen("unix", filepath.Join(home, control.SocketName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeDaemon{home: home}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f := &fakeDaemon{}
+	f.home = controltest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		f.got = append(f.got, request{route: r.Method + " " + r.URL.Path, body: string(b)})
 		f.mu.Unlock()
 		handler(w, r)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	}))
 	return f
 }
 

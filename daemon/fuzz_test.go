@@ -135,16 +135,22 @@ func checkAnswer(t *testing.T, req *http.Request, w *httptest.ResponseRecorder) 
 	}
 }
 
-// Found by FuzzControlAPI: a request with no route got the mux's plain-text
-// 404 or 405, or a redirect for an unclean path; clients expect a
-// control.Error in every answer.
-func TestControlAPIMissesAnswerJSON(t *testing.T) {
+// controlAPI is the control API's handler of a daemon with no app.
+func controlAPI(t *testing.T) http.Handler {
+	t.Helper()
 	d, err := New(Options{Home: t.TempDir(), Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.lock.release)
-	h := d.routes()
+	return d.routes()
+}
+
+// Found by FuzzControlAPI: a request with no route got the mux's plain-text
+// 404 or 405, or a redirect for an unclean path; clients expect a
+// control.Error in every answer.
+func TestControlAPIMissesAnswerJSON(t *testing.T) {
+	h := controlAPI(t)
 	for _, tc := range []struct {
 		method, path string
 		status       int
@@ -170,12 +176,7 @@ func TestControlAPIMissesAnswerJSON(t *testing.T) {
 // its clients use (with no app, most answer an error, but never that the
 // request does not exist).
 func TestEveryControlRouteIsServed(t *testing.T) {
-	d, err := New(Options{Home: t.TempDir(), Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.lock.release)
-	h := d.routes()
+	h := controlAPI(t)
 	for _, r := range control.Routes() {
 		var body io.Reader
 		if r.Method() == http.MethodPost {

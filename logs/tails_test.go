@@ -9,25 +9,13 @@ import (
 	"time"
 )
 
-func appendTo(t *testing.T, path, text string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(text); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestTailFilesReadsEachFileInOrder(t *testing.T) {
 	dir := t.TempDir()
 	files := WorkerFiles(dir, "app", 3)
 	if len(files) != 2 || files[0].Stream != Out || files[1].Stream != Err || files[1].Path != Path(dir, "app", 3, Err) {
 		t.Fatalf("WorkerFiles = %+v", files)
 	}
-	appendTo(t, files[0].Path, "a\nb\nc\n")
+	write(t, mustOpen(t, files[0].Path, Options{}), "a\nb\nc\n")
 	broken := File{App: "app", ID: 4, Stream: Out, Path: filepath.Join(dir, "a-directory")}
 	if err := os.Mkdir(broken.Path, 0o755); err != nil {
 		t.Fatal(err)
@@ -52,7 +40,8 @@ func collectFiles(c *collector) func(File, Line) {
 func TestFollowFilesGoesOnFromTheTailsAndPicksUpNewFiles(t *testing.T) {
 	dir := t.TempDir()
 	files := WorkerFiles(dir, "app", 0)
-	appendTo(t, files[0].Path, "past\n")
+	out := mustOpen(t, files[0].Path, Options{})
+	write(t, out, "past\n")
 	tails := fastReader.TailFiles(files, 10)
 	c := newCollector()
 	later := WorkerFiles(dir, "app", 1, Out)[0]
@@ -65,11 +54,11 @@ func TestFollowFilesGoesOnFromTheTailsAndPicksUpNewFiles(t *testing.T) {
 			Rescan: 5 * time.Millisecond,
 		})
 	}()
-	appendTo(t, files[0].Path, "new out\n")
+	write(t, out, "new out\n")
 	c.waitLen(t, 1, 5*time.Second)
-	appendTo(t, files[1].Path, "new err\n") // appears after the tail
+	write(t, mustOpen(t, files[1].Path, Options{}), "new err\n") // appears after the tail
 	c.waitLen(t, 2, 5*time.Second)
-	appendTo(t, later.Path, "a new worker\n")
+	write(t, mustOpen(t, later.Path, Options{}), "a new worker\n")
 	c.waitLen(t, 3, 5*time.Second)
 	cancel()
 	if err := <-done; err != nil {
@@ -86,7 +75,7 @@ func TestFollowFilesFailures(t *testing.T) {
 	dir := t.TempDir()
 	good := WorkerFiles(dir, "app", 0, Out)[0]
 	bad := WorkerFiles(dir, "app", 1, Out)[0]
-	appendTo(t, good.Path, "")
+	w := mustOpen(t, good.Path, Options{})
 	if err := os.Mkdir(bad.Path, 0o755); err != nil { // it cannot be read
 		t.Fatal(err)
 	}
@@ -107,7 +96,7 @@ func TestFollowFilesFailures(t *testing.T) {
 	if f := <-failed; f.Path != bad.Path {
 		t.Fatalf("failed %+v", f)
 	}
-	appendTo(t, good.Path, "still followed\n")
+	write(t, w, "still followed\n")
 	c.waitLen(t, 1, 5*time.Second)
 	cancel()
 	if err := <-done; err != nil {

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/testutil/controltest"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 	"github.com/frutos/frutos/logs"
 	"github.com/frutos/frutos/tui"
@@ -25,25 +23,13 @@ import (
 // fakeControl serves a fixed status on a home's control socket.
 func fakeControl(t *testing.T, st control.Status) (home string) {
 	t.Helper()
-	home, err := os.MkdirTemp("", "fm") // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	ln, err := net.Listen("unix", filepath.Join(home, control.SocketName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return controltest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method+" "+r.URL.Path != string(control.RouteStatus) {
 			http.NotFound(w, r)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(st)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return home
+	}))
 }
 
 func runMonitCmd(home string, env map[string]string, args ...string) (code int, stdout, stderr string) {
