@@ -102,7 +102,7 @@ func Run(ctx context.Context, opts ProcessOptions) error {
 	if supervised {
 		ctx = workerproto.UntilEOF(ctx, opts.Daemon)
 	}
-	servers, err := serve(opts.Spec, cfg, w, log)
+	servers, err := serveWorker(opts.Spec, cfg, w, log)
 	if err != nil {
 		_ = w.Close(context.Background())
 		return err
@@ -139,14 +139,14 @@ func VerifyJWT(secret string) Authenticator {
 	}
 }
 
-// servers are the worker's listeners and their HTTP servers.
-type servers struct {
+// workerServers are the worker's listeners and their HTTP servers.
+type workerServers struct {
 	servers []*http.Server
 	closers []io.Closer
 	failed  chan error
 }
 
-func (s *servers) serve(srv *http.Server, l net.Listener) {
+func (s *workerServers) serve(srv *http.Server, l net.Listener) {
 	s.servers = append(s.servers, srv)
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -158,7 +158,7 @@ func (s *servers) serve(srv *http.Server, l net.Listener) {
 	}()
 }
 
-func (s *servers) close() {
+func (s *workerServers) close() {
 	for _, srv := range s.servers {
 		_ = srv.Close()
 	}
@@ -167,11 +167,11 @@ func (s *servers) close() {
 	}
 }
 
-// serve starts the listeners of spec: the private socket and the handoff
-// socket of a supervised worker, the public and admin addresses of a
-// standalone one.
-func serve(spec workerproto.Spec, cfg *configs.Config, w *Worker, log *slog.Logger) (*servers, error) {
-	s := &servers{failed: make(chan error, 1)}
+// serveWorker starts the listeners of spec: the private socket and the
+// handoff socket of a supervised worker, the public and admin addresses of
+// a standalone one.
+func serveWorker(spec workerproto.Spec, cfg *configs.Config, w *Worker, log *slog.Logger) (*workerServers, error) {
+	s := &workerServers{failed: make(chan error, 1)}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	public := &http.Server{Handler: w.Handler(), ErrorLog: errLog, ReadHeaderTimeout: 10 * time.Second}
 	if spec.Socket != "" {
