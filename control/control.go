@@ -1,5 +1,6 @@
 // Package control is the daemon's control API, the contract between the
-// daemon and everything that operates it (the CLI, monit, the chaos suite):
+// daemon and what operates it (the CLI and monit; scripts and the chaos
+// suite read the same types from `frutos status --json`):
 // its routes, the request and response types, the error codes, and Client,
 // a typed client that speaks HTTP+JSON over the daemon's owner-only unix
 // socket. The daemon registers its handlers under the same Route constants

@@ -61,10 +61,10 @@
 // stdin until EOF (UntilEOF): EOF, or a read error, means the daemon is gone
 // (even killed with SIGKILL, which no signal reports), and the worker then
 // drains and exits as it does on SIGTERM, instead of lingering as an orphan
-// nobody routes to. A standalone worker does not watch its stdin. The
-// daemon also sets the worker's parent-death signal to SIGTERM, which ends
-// the same way; the pipe covers what that signal misses (a daemon thread
-// that exits, a platform without it).
+// nobody routes to. A standalone worker does not watch its stdin. On Linux
+// the daemon also sets the worker's parent-death signal to SIGTERM, which
+// ends the same way; the pipe is the rule that holds on every platform, and
+// the one a test can drive.
 //
 // # Stopping
 //
