@@ -14,6 +14,7 @@ import (
 
 	"github.com/frutos/frutos/cluster/engine"
 	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/internal/workerproto"
 )
 
 // Reasons a new session is refused.
@@ -51,25 +52,9 @@ func (m *metrics) refused(reason string) {
 	}
 }
 
-// Stats is a worker's state for the daemon, `frutos status` and monit.
-type Stats struct {
-	PID         int                 `json:"pid"`
-	Ready       bool                `json:"ready"`
-	Draining    bool                `json:"draining"`
-	UptimeSec   float64             `json:"uptime_sec"`
-	Connections int                 `json:"connections"` // Engine.IO sessions
-	Sockets     int                 `json:"sockets"`     // Socket.IO sockets on "/"
-	Transports  map[string]int      `json:"transports"`  // sessions per transport
-	Accepted    uint64              `json:"handshakes_accepted"`
-	Refused     map[string]uint64   `json:"handshakes_refused"`
-	Delivered   uint64              `json:"events_delivered"`
-	ClientIn    uint64              `json:"client_events_handled"`
-	ClientIgn   uint64              `json:"client_events_ignored"`
-	Disconnects map[string]uint64   `json:"disconnects"` // sessions ended, by reason
-	Goroutines  int                 `json:"goroutines"`
-	HeapBytes   uint64              `json:"heap_bytes"`
-	Redis       redisadapter.Status `json:"redis"`
-}
+// Stats is a worker's state for the daemon, `frutos status` and monit: the
+// contract's Stats, with the adapter's whole status.
+type Stats = workerproto.Stats[redisadapter.Status]
 
 // Stats takes a snapshot.
 func (w *Worker) Stats() Stats {
@@ -116,7 +101,7 @@ func (w *Worker) AdminHandler() http.Handler {
 		}
 		writeJSON(rw, code, st)
 	})
-	mux.HandleFunc("GET /stats", func(rw http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+workerproto.StatsRoute, func(rw http.ResponseWriter, _ *http.Request) {
 		writeJSON(rw, http.StatusOK, w.Stats())
 	})
 	// profiles, for operators chasing CPU or memory (private like the rest)

@@ -5,12 +5,8 @@ import (
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
-)
 
-// Rooms every socket is put in; clients cannot join or leave rooms.
-const (
-	UserRoomPrefix   = "user:"
-	MentorRoomPrefix = "mentor:"
+	"github.com/frutos/frutos/cluster/rooms"
 )
 
 // Roles a token may carry.
@@ -76,9 +72,9 @@ func validRole(r string) bool { return r == RoleStudent || r == RoleMentor || r 
 // thirty under -race). A recovered socket skips the middleware: it gets
 // its rooms back from its session, and its handlers in onConnection.
 func (w *Worker) setUp(s *socket.Socket, id Identity) {
-	s.Join(socket.Room(UserRoomPrefix + id.Sub))
+	s.Join(socket.Room(rooms.User(id.Sub)))
 	if id.Role == RoleMentor {
-		s.Join(socket.Room(MentorRoomPrefix + id.Sub))
+		s.Join(socket.Room(rooms.Mentor(id.Sub)))
 	}
 	w.handle(s)
 }
@@ -116,12 +112,12 @@ func firstArg(args []any) any {
 
 // EmitToUser sends an event to every socket of a user, on any worker.
 func (w *Worker) EmitToUser(userID, event string, args ...any) error {
-	return w.EmitToRoom(UserRoomPrefix+userID, event, args...)
+	return w.EmitToRoom(rooms.User(userID), event, args...)
 }
 
 // EmitToMentor sends an event to a mentor's sockets, on any worker.
 func (w *Worker) EmitToMentor(mentorID, event string, args ...any) error {
-	return w.EmitToRoom(MentorRoomPrefix+mentorID, event, args...)
+	return w.EmitToRoom(rooms.Mentor(mentorID), event, args...)
 }
 
 // EmitToRoom sends an event to a room, on any worker.

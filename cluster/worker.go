@@ -4,9 +4,16 @@
 //
 // A worker serves Socket.IO on /socket.io/ (polling and websocket, with
 // upgrade) for clients that authenticate with a JWT, puts every socket in
-// user:<sub> (and mentor:<sub> for mentors), and joins the other workers
-// (Go or Node) through the Redis adapter. Health and metrics are served on
-// a separate, private handler.
+// its rooms (package rooms: user:<sub>, and mentor:<sub> for mentors), and
+// joins the other workers (Go or Node) through the Redis adapter (package
+// redisadapter). Health and metrics are served on a separate, private
+// handler.
+//
+// Worker (worker.go, sockets.go, metrics.go) is the server as a value, for
+// tests and embedding; Run (process.go) is the worker process: its
+// listeners, its log, the daemon's liveness pipe, drain on SIGTERM. What it
+// agrees on with the daemon (its command line, session ids, stats, the
+// liveness rule) is internal/workerproto; cluster never imports daemon.
 package cluster
 
 import (
@@ -15,7 +22,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +33,7 @@ import (
 	"github.com/frutos/frutos/cluster/redisadapter"
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/handoff"
+	"github.com/frutos/frutos/internal/workerproto"
 )
 
 // Identity is who a client is, from its token.
@@ -45,17 +52,15 @@ type Options struct {
 	// Redis is the client the adapter publishes with; the worker does not
 	// close it.
 	Redis redis.UniversalClient
-	// Authenticate verifies tokens (jwtauth.Verify with the secret).
+	// Authenticate verifies tokens (VerifyJWT(secret) in a real worker).
 	Authenticate Authenticator
 	// SessionPrefix starts every Engine.IO session id of this worker, so a
-	// front door can route a session's requests to it. At most 11 of
-	// [A-Za-z0-9_-]; "" for none.
+	// front door can route a session's requests to it: the worker's tag
+	// (workerproto.SessionID, CheckTag); "" for none.
 	SessionPrefix string
 	// Logger gets the worker's structured log. Default: discard.
 	Logger *slog.Logger
 }
-
-var prefixRe = regexp.MustCompile(`^[A-Za-z0-9_-]{0,11}$`)
 
 // Worker is one Socket.IO server process.
 type Worker struct {
@@ -82,8 +87,8 @@ func New(opts Options) (*Worker, error) {
 	if opts.Config == nil || opts.Redis == nil || opts.Authenticate == nil {
 		return nil, errors.New("cluster.New: Config, Redis and Authenticate are required")
 	}
-	if !prefixRe.MatchString(opts.SessionPrefix) {
-		return nil, fmt.Errorf("session prefix %q: at most 11 of A-Z a-z 0-9 _ -", opts.SessionPrefix)
+	if err := workerproto.CheckTag(opts.SessionPrefix); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -108,7 +113,7 @@ func New(opts Options) (*Worker, error) {
 		PingTimeout:  cfg.Limits.PingTimeout.Duration(),
 		MaxPayload:   int(cfg.Limits.MaxPayload),
 		MaxBuffered:  maxBuffered(cfg.Limits),
-		NewID:        func() string { return sessionID(opts.SessionPrefix, engine.NewID()) },
+		NewID:        func() string { return workerproto.SessionID(opts.SessionPrefix, engine.NewID()) },
 		Allow:        w.allow,
 		CORS:         engine.CORS{Allowed: w.origins.allowsAny(), Credentials: cfg.CORS.Credentials},
 		OnClose:      w.sessionClosed,
@@ -141,15 +146,6 @@ func New(opts Options) (*Worker, error) {
 	return w, nil
 }
 
-// sessionID starts a session id with the worker's prefix, so the front
-// door can route the session's requests here.
-func sessionID(prefix, id string) string {
-	if prefix == "" {
-		return id
-	}
-	return prefix + "." + id
-}
-
 // maxBuffered is limits.max_buffered as the engine takes it: -1 for none
 // (0 in the configuration), and never less than one largest message.
 func maxBuffered(l configs.Limits) int {
@@ -170,7 +166,7 @@ func (w *Worker) Adapter() *redisadapter.Adapter { return w.adapter }
 func (w *Worker) Handler() http.Handler {
 	w.handlerOnce.Do(func() {
 		mux := http.NewServeMux()
-		mux.Handle("/socket.io/", w.engine)
+		mux.Handle(workerproto.EnginePath, w.engine)
 		w.handler = mux
 	})
 	return w.handler
