@@ -12,8 +12,7 @@ import (
 	"sort"
 	"sync/atomic"
 
-	"github.com/zishang520/socket.io/servers/engine/v3"
-
+	"github.com/frutos/frutos/cluster/engine"
 	"github.com/frutos/frutos/cluster/redisadapter"
 	"github.com/frutos/frutos/internal/workerproto"
 )
@@ -34,6 +33,15 @@ type metrics struct {
 	delivered     atomic.Uint64
 	clientHandled atomic.Uint64
 	clientIgnored atomic.Uint64
+	disconnects   [len(engine.Reasons)]atomic.Uint64
+}
+
+func (m *metrics) disconnected(r engine.Reason) {
+	for i, known := range engine.Reasons {
+		if known == r {
+			m.disconnects[i].Add(1)
+		}
+	}
 }
 
 func (m *metrics) refused(reason string) {
@@ -64,13 +72,13 @@ func (w *Worker) Stats() Stats {
 		Goroutines: runtime.NumGoroutine(),
 		Redis:      w.adapter.Status(),
 	}
-	w.engine.Clients().Range(func(_ string, s engine.Socket) bool {
-		st.Connections++
-		if t := s.Transport(); t != nil {
-			st.Transports[t.Name()]++
-		}
-		return true
-	})
+	st.Connections = w.engine.Count()
+	st.Transports["websocket"] = w.engine.CountWebsocket()
+	st.Transports["polling"] = max(st.Connections-st.Transports["websocket"], 0)
+	st.Disconnects = map[string]uint64{}
+	for i, r := range engine.Reasons {
+		st.Disconnects[string(r)] = w.m.disconnects[i].Load()
+	}
 	st.Sockets = w.io.Sockets().Sockets().Len()
 	for i, r := range refuseReasons {
 		st.Refused[r] = w.m.refusedBy[i].Load()
@@ -154,6 +162,10 @@ func writePrometheus(out io.Writer, st Stats) {
 	metric("frutos_handshakes_refused_total", "counter", "New sessions refused, by reason.")
 	for _, r := range refuseReasons {
 		fmt.Fprintf(out, "frutos_handshakes_refused_total{reason=%q} %d\n", r, st.Refused[r])
+	}
+	metric("frutos_disconnects_total", "counter", "Sessions ended, by reason.")
+	for _, r := range engine.Reasons {
+		fmt.Fprintf(out, "frutos_disconnects_total{reason=%q} %d\n", r, st.Disconnects[string(r)])
 	}
 	metric("frutos_events_delivered_total", "counter", "Events written to clients.")
 	fmt.Fprintf(out, "frutos_events_delivered_total %d\n", st.Delivered)

@@ -42,6 +42,7 @@ type Stats[R any] struct {
 	Delivered   uint64            `json:"events_delivered"`
 	ClientIn    uint64            `json:"client_events_handled"`
 	ClientIgn   uint64            `json:"client_events_ignored"`
+	Disconnects map[string]uint64 `json:"disconnects"` // sessions ended, by reason (cluster/engine.Reasons)
 	Goroutines  int               `json:"goroutines"`
 	HeapBytes   uint64            `json:"heap_bytes"`
 	Redis       R                 `json:"redis"`
