@@ -86,7 +86,39 @@ func (e *encoder) encodeAsBinary(packet *Packet) []types.BufferInterface {
 
 // preprocessData recursively processes data to convert special types
 // that need transformation before JSON encoding.
+//
+// frutos patch (third_party/PATCHES.md, "No copy of what needs no
+// conversion"): data that holds no *strings.Reader is returned as it is;
+// upstream copied every slice and map of every packet encoded.
 func preprocessData(data any) any {
+	if !hasReader(data) {
+		return data
+	}
+	return convertReaders(data)
+}
+
+// hasReader reports whether data holds a *strings.Reader, at any depth.
+func hasReader(data any) bool {
+	switch typedData := data.(type) {
+	case *strings.Reader:
+		return true
+	case []any:
+		for _, item := range typedData {
+			if hasReader(item) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, value := range typedData {
+			if hasReader(value) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func convertReaders(data any) any {
 	switch typedData := data.(type) {
 	case nil:
 		return nil
@@ -97,13 +129,13 @@ func preprocessData(data any) any {
 	case []any:
 		result := make([]any, 0, len(typedData))
 		for _, item := range typedData {
-			result = append(result, preprocessData(item))
+			result = append(result, convertReaders(item))
 		}
 		return result
 	case map[string]any:
 		result := make(map[string]any, len(typedData))
 		for key, value := range typedData {
-			result[key] = preprocessData(value)
+			result[key] = convertReaders(value)
 		}
 		return result
 	default:
