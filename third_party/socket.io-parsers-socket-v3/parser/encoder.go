@@ -41,36 +41,48 @@ func (e *encoder) Encode(packet *Packet) []types.BufferInterface {
 // encodeAsString encodes a packet as a string buffer.
 // The format is: <type>[<attachments>-][/<namespace>,][<id>][<data>]
 func (e *encoder) encodeAsString(packet *Packet) types.BufferInterface {
-	// Start with packet type
-	buffer := types.NewStringBuffer([]byte{byte(packet.Type) + '0'})
+	// frutos patch (third_party/PATCHES.md, "JSON of plain data without
+	// reflection"): the packet is written into one byte slice, its data by
+	// appendJSON when it can; upstream wrote the header into a buffer and
+	// copied encoding/json's output after it.
+	b := make([]byte, 1, 64)
+	b[0] = byte(packet.Type) + '0'
 
 	// Add attachment count for binary packets
 	if (packet.Type == BINARY_EVENT || packet.Type == BINARY_ACK) && packet.Attachments != nil {
-		_, _ = buffer.WriteString(strconv.FormatUint(*packet.Attachments, 10))
-		_ = buffer.WriteByte('-')
+		b = strconv.AppendUint(b, *packet.Attachments, 10)
+		b = append(b, '-')
 	}
 
 	// Add namespace (if not the default "/")
 	if len(packet.Nsp) > 0 && packet.Nsp != "/" {
-		_, _ = buffer.WriteString(packet.Nsp)
-		_ = buffer.WriteByte(',')
+		b = append(b, packet.Nsp...)
+		b = append(b, ',')
 	}
 
 	// Add packet ID for acknowledgments
 	if packet.Id != nil {
-		_, _ = buffer.WriteString(strconv.FormatUint(*packet.Id, 10))
+		b = strconv.AppendUint(b, *packet.Id, 10)
 	}
 
 	// Add JSON-encoded data
 	if packet.Data != nil {
-		processedData := preprocessData(packet.Data)
-		if jsonBytes, err := json.Marshal(processedData); err == nil {
-			if len(jsonBytes) <= types.MaxPayloadSize {
-				_, _ = buffer.Write(jsonBytes)
+		head := len(b)
+		withData, ok := appendJSON(b, packet.Data)
+		if !ok {
+			withData = b[:head]
+			if jsonBytes, err := json.Marshal(preprocessData(packet.Data)); err == nil {
+				withData = append(withData, jsonBytes...)
 			}
+		}
+		if len(withData)-head <= types.MaxPayloadSize {
+			b = withData
+		} else {
+			b = b[:head]
 		}
 	}
 
+	buffer := types.NewStringBuffer(b)
 	parserLog.Debug("encoded %v as %v", packet, buffer)
 	return buffer
 }
