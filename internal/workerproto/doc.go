@@ -100,6 +100,7 @@
 //     that pidfd, and hold its lease until it exits or the daemon does;
 //   - continue each adopted id's generations from the highest it found, so
 //     that its own tags stay new (see Tag).
+//
 // A standalone worker has no daemon and watches neither.
 //
 // # Stopping
