@@ -235,21 +235,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	handedOver := d.handedOver
 	d.mu.Unlock()
-	if handedOver {
-		d.leaveApp()
-	} else {
-		d.shutdownApp()
-	}
-	stopSampler()
-	<-samplerDone
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(sctx)
 	if handedOver {
+		// The new daemon answers from now on: stop accepting control
+		// requests first (the update's answer is sent), then the
+		// public port's.
+		_ = srv.Shutdown(sctx)
+		d.leaveApp()
+		stopSampler()
+		<-samplerDone
 		_ = d.lock.f.Close() // the new daemon's descriptor holds the lock on
 		d.log.Info("daemon exited; the new one serves")
 		return nil
 	}
+	d.shutdownApp()
+	stopSampler()
+	<-samplerDone
+	_ = srv.Shutdown(sctx)
 	_ = os.Remove(sock)
 	d.lock.release()
 	d.log.Info("daemon stopped")

@@ -774,6 +774,8 @@ func (s *Supervisor) Shutdown(ctx context.Context) {
 	s.closing = true
 	s.mu.Unlock()
 	s.removeAll(ctx)
+	// adopted workers that were routed but had no slot (they drain)
+	s.parallelInstances(s.router.all(), func(inst *instance) { s.stopInstance(inst, 0) })
 	s.wg.Wait()
 }
 
@@ -795,6 +797,18 @@ func (s *Supervisor) targets(t control.Target) ([]*slot, error) {
 		return nil, notFoundf("no worker %d (workers: %v)", t.ID, slices.Sorted(maps.Keys(s.slots)))
 	}
 	return []*slot{sl}, nil
+}
+
+func (s *Supervisor) parallelInstances(insts []*instance, fn func(*instance)) {
+	var wg sync.WaitGroup
+	for _, inst := range insts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(inst)
+		}()
+	}
+	wg.Wait()
 }
 
 func (s *Supervisor) parallel(sls []*slot, fn func(*slot)) {
