@@ -17,7 +17,11 @@
 // (the public port: sessions routed by the tag in their id, websockets
 // handed over), stats.go (the per-second sampling), api.go (the control
 // API's handlers), registry.go (the fleet heartbeat in Redis), dump.go
-// (save and resurrect), logfiles.go (the workers' log writers).
+// (save and resurrect), logfiles.go (the workers' log writers), adopt.go
+// (taking over the live workers of a daemon that died or was updated:
+// found, verified, leased, watched through a pidfd), update.go (`frutos
+// update`: handing the listeners, the lock and the workers to a new
+// daemon).
 package daemon
 
 import (
