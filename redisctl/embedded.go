@@ -74,6 +74,9 @@ func staleAddr(home string) string {
 // an ephemeral one): an update starts the embedded Redis of the old daemon
 // again at its address.
 func StartEmbeddedAt(home, addr string) (*Embedded, error) {
+	if host, _, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" {
+		return nil, fmt.Errorf("embedded redis: %q is not a loopback address (127.0.0.1:port)", addr)
+	}
 	if home == "" {
 		return nil, errors.New("embedded redis: no state home")
 	}
@@ -88,9 +91,6 @@ func StartEmbeddedAt(home, addr string) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded redis: %w", err)
 	}
 	srv := miniredis.NewMiniRedis()
-	if host, _, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" {
-		return nil, fmt.Errorf("embedded redis: %q is not a loopback address (127.0.0.1:port)", addr)
-	}
 	if err := srv.StartAddr(addr); err != nil {
 		return nil, fmt.Errorf("embedded redis: listen on %s: %w", addr, err)
 	}
