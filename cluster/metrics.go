@@ -23,13 +23,14 @@ const (
 	reasonOrigin       = "origin"
 	reasonFull         = "full"
 	reasonDraining     = "draining"
+	reasonOrphaned     = "orphaned"
 )
 
-var refuseReasons = []string{reasonUnauthorized, reasonOrigin, reasonFull, reasonDraining}
+var refuseReasons = []string{reasonUnauthorized, reasonOrigin, reasonFull, reasonDraining, reasonOrphaned}
 
 type metrics struct {
 	accepted      atomic.Uint64
-	refusedBy     [4]atomic.Uint64 // indexed like refuseReasons
+	refusedBy     [5]atomic.Uint64 // indexed like refuseReasons
 	delivered     atomic.Uint64
 	clientHandled atomic.Uint64
 	clientIgnored atomic.Uint64
@@ -62,6 +63,7 @@ func (w *Worker) Stats() Stats {
 		PID:        os.Getpid(),
 		Ready:      w.Ready(),
 		Draining:   w.draining.Load(),
+		Orphaned:   w.orphaned.Load(),
 		UptimeSec:  w.Uptime().Seconds(),
 		Transports: map[string]int{"polling": 0, "websocket": 0},
 		Accepted:   w.m.accepted.Load(),
@@ -151,6 +153,8 @@ func writePrometheus(out io.Writer, st Stats) {
 	fmt.Fprintf(out, "frutos_worker_ready %d\n", b2f(st.Ready))
 	metric("frutos_worker_draining", "gauge", "1 while the worker drains its clients.")
 	fmt.Fprintf(out, "frutos_worker_draining %d\n", b2f(st.Draining))
+	metric("frutos_worker_orphaned", "gauge", "1 while no daemon holds the worker (it waits out restart.orphan_grace to be adopted).")
+	fmt.Fprintf(out, "frutos_worker_orphaned %d\n", b2f(st.Orphaned))
 	metric("frutos_connections", "gauge", "Engine.IO sessions by transport.")
 	for _, t := range sortedKeys(st.Transports) {
 		fmt.Fprintf(out, "frutos_connections{transport=%q} %d\n", t, st.Transports[t])

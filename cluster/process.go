@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/frutos/frutos/configs"
@@ -28,9 +30,18 @@ type ProcessOptions struct {
 	// Config is the resolved configuration.
 	Config *configs.Config
 	// Daemon is the read end of the liveness pipe (the process's stdin)
-	// when a daemon started the worker: Run stops when it ends
-	// (workerproto's liveness rule). nil for a standalone worker.
+	// when a daemon started the worker; nil for a standalone worker. When
+	// it ends and no daemon holds a lease on the worker, the worker is
+	// orphaned: it drains at once with restart.orphan_grace 0, or waits
+	// out the grace for a new daemon (workerproto's liveness rule).
 	Daemon io.Reader
+	// OwnStdio says that the process's descriptors 1 and 2 are the
+	// worker's log, pipes its daemon reads (frutos worker): an orphan
+	// points them at its own log files and an adopted worker at its new
+	// daemon's pipes, and a write to a dead daemon's pipe must not kill
+	// the process (SIGPIPE is ignored). Off for a worker run inside a
+	// test's process.
+	OwnStdio bool
 	// Out gets the log up to info, Err warnings and errors, as text: the
 	// daemon files them as the worker's out and err logs.
 	Out, Err io.Writer
@@ -64,8 +75,9 @@ const (
 )
 
 // Run is a worker process: it serves Socket.IO and the admin endpoints
-// where opts.Spec says, until ctx ends (SIGTERM, caught by the caller), the
-// daemon goes away or a listener fails; then it drains its clients within
+// where opts.Spec says, until ctx ends (SIGTERM, caught by the caller), no
+// daemon holds it any more (at once, or once restart.orphan_grace has
+// passed with no daemon adopting it) or a listener fails; then it drains its clients within
 // the configured kill_timeout and returns. It never exits the process; a
 // failure to start is a *StartError when the step matters to the caller.
 func Run(ctx context.Context, opts ProcessOptions) error {
@@ -108,10 +120,26 @@ func Run(ctx context.Context, opts ProcessOptions) error {
 		return err
 	}
 
+	ctx, giveUp := context.WithCancel(ctx)
+	defer giveUp()
+	var att *attendance
 	if supervised {
-		ctx = workerproto.UntilEOF(ctx, opts.Daemon)
+		var out *stdio
+		if opts.OwnStdio {
+			signal.Ignore(syscall.SIGPIPE)
+			out = newStdio(cfg.LogsDir(), cfg.App, opts.Spec.ID)
+		}
+		att = newAttendance(w, opts.Spec, cfg.Restart.OrphanGrace.Duration(), out, log, giveUp)
+		defer att.close()
+		eof := workerproto.UntilEOF(ctx, opts.Daemon)
+		go func() {
+			<-eof.Done()
+			if ctx.Err() == nil {
+				att.parentGone()
+			}
+		}()
 	}
-	servers, err := serveWorker(opts.Spec, cfg, w, log)
+	servers, err := serveWorker(opts.Spec, cfg, w, att, log)
 	if err != nil {
 		_ = w.Close(context.Background())
 		return err
@@ -176,16 +204,19 @@ func (s *workerServers) close() {
 	}
 }
 
-// serveWorker starts the listeners of spec: the private socket and the
-// handoff socket of a supervised worker, the public and admin addresses of
-// a standalone one.
-func serveWorker(spec workerproto.Spec, cfg *configs.Config, w *Worker, log *slog.Logger) (*workerServers, error) {
+// serveWorker starts the listeners of spec: the private socket (with the
+// leases of att) and the handoff socket of a supervised worker, the public
+// and admin addresses of a standalone one.
+func serveWorker(spec workerproto.Spec, cfg *configs.Config, w *Worker, att *attendance, log *slog.Logger) (*workerServers, error) {
 	s := &workerServers{failed: make(chan error, 1)}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	if spec.Socket != "" {
 		mux := http.NewServeMux()
 		mux.Handle(workerproto.EnginePath, w.Handler())
 		mux.Handle(workerproto.AdminPrefix+"/", http.StripPrefix(workerproto.AdminPrefix, w.AdminHandler()))
+		if att != nil {
+			mux.HandleFunc("GET "+workerproto.LeasePath, att.serveLease)
+		}
 		l, err := listenUnix(spec.Socket)
 		if err != nil {
 			return nil, err

@@ -29,8 +29,8 @@ func processConfig(redisURL string) *configs.Config {
 }
 
 // A worker as the daemon runs it: its Spec's sockets, stats the daemon can
-// read, session ids with its tag, and an orderly stop when the daemon's
-// pipe ends.
+// read, session ids with its tag, and, with no orphan grace, an orderly
+// stop when the daemon's pipe ends.
 func TestRunKeepsTheDaemonsContract(t *testing.T) {
 	rs := redistest.Start(t)
 	dir, err := os.MkdirTemp("", "wp") // short: unix socket paths are limited
@@ -42,8 +42,10 @@ func TestRunKeepsTheDaemonsContract(t *testing.T) {
 	pipe, daemon := io.Pipe()
 	var out, errOut syncbuf.Buffer
 	done := make(chan error, 1)
+	cfg := processConfig(rs.URL())
+	cfg.Restart.OrphanGrace = 0
 	go func() {
-		done <- cluster.Run(context.Background(), cluster.ProcessOptions{Spec: spec, Config: processConfig(rs.URL()),
+		done <- cluster.Run(context.Background(), cluster.ProcessOptions{Spec: spec, Config: cfg,
 			Daemon: pipe, Out: &out, Err: &errOut})
 	}()
 
@@ -93,8 +95,80 @@ func TestRunKeepsTheDaemonsContract(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the worker outlived its daemon")
 	}
-	if !strings.Contains(out.String(), "worker stopped") || !strings.Contains(out.String(), "worker=3") {
+	if !strings.Contains(out.String(), "worker stopped") || !strings.Contains(out.String(), "worker=3") ||
+		!strings.Contains(out.String(), "the daemon is gone: draining") {
 		t.Errorf("log:\n%s", out.String())
+	}
+}
+
+// A worker whose daemon vanished keeps serving but takes no new session;
+// a lease adopts it (it takes new sessions again); once the last daemon
+// lets go and nobody adopts it within orphan_grace, it drains and exits.
+func TestOrphanWaitsToBeAdopted(t *testing.T) {
+	rs := redistest.Start(t)
+	dir, err := os.MkdirTemp("", "wo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	spec := workerproto.Supervised(dir, 2, 4)
+	cfg := processConfig(rs.URL())
+	const grace = 2 * time.Second
+	cfg.Restart.OrphanGrace = configs.Duration(grace)
+	pipe, parent := io.Pipe()
+	var out, errOut syncbuf.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- cluster.Run(context.Background(), cluster.ProcessOptions{Spec: spec, Config: cfg, Daemon: pipe, Out: &out, Err: &errOut})
+	}()
+	stats := workerproto.NewClient(spec.Socket)
+	defer stats.Close()
+	state := func() *workerproto.Polled {
+		st, err := stats.Stats(context.Background())
+		if err != nil {
+			t.Fatalf("stats: %v", err)
+		}
+		return st
+	}
+	waitFor(t, 10*time.Second, "ready", func() bool { st, err := stats.Stats(context.Background()); return err == nil && st.Ready })
+
+	parent.Close() // the daemon is killed
+	waitFor(t, 5*time.Second, "orphaned", func() bool { st := state(); return st.Orphaned && !st.Ready && !st.Draining })
+	if !strings.Contains(errOut.String(), "the daemon is gone") {
+		t.Errorf("the orphan did not say so:\n%s", errOut.String())
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lease, err := workerproto.DialLease(ctx, spec.Socket, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := lease.Identity(); id.ID != 2 || id.Tag != spec.Tag || id.Socket != spec.Socket || id.Handoff != spec.Handoff ||
+		!id.Orphaned || id.Draining || id.Generation() != 4 {
+		t.Errorf("identity %+v", id)
+	}
+	waitFor(t, 5*time.Second, "adopted", func() bool { st := state(); return !st.Orphaned && st.Ready })
+	if !strings.Contains(out.String(), "adopted") {
+		t.Errorf("the adoption is not in the log:\n%s", out.String())
+	}
+
+	lease.Close() // the adopting daemon dies too
+	waitFor(t, 5*time.Second, "orphaned again", func() bool { return state().Orphaned })
+	orphaned := time.Now()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if waited := time.Since(orphaned); waited < grace-200*time.Millisecond {
+			t.Errorf("the orphan gave up after %v, before its grace (%v)", waited, grace)
+		}
+	case <-time.After(grace + 15*time.Second):
+		t.Fatal("the orphan outlived its grace")
+	}
+	if !strings.Contains(errOut.String(), "no daemon adopted this worker") {
+		t.Errorf("the orphan did not say why it drained:\n%s", errOut.String())
 	}
 }
 

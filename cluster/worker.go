@@ -74,6 +74,7 @@ type Worker struct {
 	started time.Time
 
 	draining atomic.Bool
+	orphaned atomic.Bool // no daemon holds it (orphan.go)
 	closed   atomic.Bool
 	m        metrics
 
@@ -214,6 +215,9 @@ func (w *Worker) refuseNew() (reason, message string) {
 	if w.draining.Load() {
 		return reasonDraining, "Server is shutting down"
 	}
+	if w.orphaned.Load() {
+		return reasonOrphaned, "Server has no daemon: try again"
+	}
 	if max := w.cfg.Limits.MaxConnections; max > 0 && w.engine.Count() >= max {
 		return reasonFull, "Server is full"
 	}
@@ -221,9 +225,10 @@ func (w *Worker) refuseNew() (reason, message string) {
 }
 
 // Ready reports whether the worker should receive new sessions: not
-// draining, and the adapter's subscriptions confirmed by Redis.
+// draining, held by a daemon, and the adapter's subscriptions confirmed by
+// Redis.
 func (w *Worker) Ready() bool {
-	return !w.draining.Load() && !w.closed.Load() && w.adapter.Ready()
+	return !w.draining.Load() && !w.orphaned.Load() && !w.closed.Load() && w.adapter.Ready()
 }
 
 // Drain stops taking new sessions and closes the transports of the

@@ -143,6 +143,10 @@ type Restart struct {
 	ListenTimeout Duration `yaml:"listen_timeout" json:"listen_timeout"`
 	// MaxMemoryRestart restarts a worker whose RSS exceeds it; 0 is off.
 	MaxMemoryRestart ByteSize `yaml:"max_memory_restart" json:"max_memory_restart"`
+	// OrphanGrace is how long a worker whose daemon vanished keeps serving
+	// the connections it holds, waiting for a new daemon to adopt it,
+	// before it drains and exits; 0 drains at once.
+	OrphanGrace Duration `yaml:"orphan_grace" json:"orphan_grace"`
 }
 
 // Node is this host in the fleet: the heartbeat every daemon publishes in
@@ -209,6 +213,7 @@ func Default() *Config {
 			BackoffMax:     seconds(15),
 			KillTimeout:    seconds(10),
 			ListenTimeout:  seconds(10),
+			OrphanGrace:    seconds(60),
 		},
 		Node: Node{Heartbeat: seconds(5), TTL: seconds(15), Retention: Duration(24 * time.Hour)},
 	}

@@ -51,6 +51,7 @@ func TestDefaultIsValid(t *testing.T) {
 		{"restart.kill_timeout", c.Restart.KillTimeout.Duration(), 10 * time.Second},
 		{"restart.listen_timeout", c.Restart.ListenTimeout.Duration(), 10 * time.Second},
 		{"restart.max_memory_restart", c.Restart.MaxMemoryRestart, ByteSize(0)},
+		{"restart.orphan_grace", c.Restart.OrphanGrace.Duration(), time.Minute},
 	}
 	for _, tc := range checks {
 		if tc.got != tc.want {
@@ -152,6 +153,7 @@ restart:
   kill_timeout: 30s
   listen_timeout: 20s
   max_memory_restart: 300MiB
+  orphan_grace: 30s
 node:
   name: host-a
   address: 10.0.0.7:8080
@@ -170,7 +172,8 @@ func fullConfig() *Config {
 		Recovery: Recovery{Enabled: false, MaxDisconnection: Duration(30 * time.Second)},
 		Logs:     Logs{Dir: "/var/log/frutos", MaxSize: 1_000_000, MaxFiles: 2, Timestamps: true, DateFormat: "2006-01-02 15:04:05"},
 		Restart: Restart{MaxRestarts: 3, MinUptime: Duration(5 * time.Second), BackoffInitial: Duration(time.Second), BackoffMax: Duration(time.Minute),
-			KillTimeout: Duration(30 * time.Second), ListenTimeout: Duration(20 * time.Second), MaxMemoryRestart: 300 << 20},
+			KillTimeout: Duration(30 * time.Second), ListenTimeout: Duration(20 * time.Second), MaxMemoryRestart: 300 << 20,
+			OrphanGrace: Duration(30 * time.Second)},
 		Node: Node{Name: "host-a", Address: "10.0.0.7:8080", Heartbeat: Duration(2 * time.Second), TTL: Duration(6 * time.Second), Retention: Duration(time.Hour)},
 	}
 }

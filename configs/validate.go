@@ -187,6 +187,9 @@ func (k *checker) check(c *Config) {
 	if r.MaxMemoryRestart < 0 {
 		k.failf("restart.max_memory_restart", "%d is negative; write 0 to turn it off", int64(r.MaxMemoryRestart))
 	}
+	if r.OrphanGrace < 0 {
+		k.failf("restart.orphan_grace", "%s is negative; write 0 for workers that drain as soon as their daemon is gone", r.OrphanGrace)
+	}
 	k.checkNode(c.Node)
 }
 

@@ -40,6 +40,7 @@ func TestValidateFields(t *testing.T) {
 		{"zero log size", func(c *Config) { c.Logs.MaxSize = 0 }, "logs.max_size: must be more than 0 (got 0)"},
 		{"zero max restarts", func(c *Config) { c.Restart.MaxRestarts = 0 }, "restart.max_restarts: 0; allow at least 1"},
 		{"negative memory ceiling", func(c *Config) { c.Restart.MaxMemoryRestart = -1 }, "restart.max_memory_restart: -1 is negative"},
+		{"negative orphan grace", func(c *Config) { c.Restart.OrphanGrace = Duration(-1e9) }, "restart.orphan_grace: -1s is negative"},
 		{"zero kill timeout", func(c *Config) { c.Restart.KillTimeout = 0 }, "restart.kill_timeout: must be longer than 0"},
 		{"production, all set", func(c *Config) {
 			c.Env, c.Auth.Secret, c.Redis.URL, c.CORS.Origins = Production, "s", "redis://r:6379", []string{"https://a.example.com"}

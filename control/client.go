@@ -105,6 +105,15 @@ func (c *Client) Kill(ctx context.Context) (Result, error) {
 	return c.op(ctx, RouteKill, struct{}{})
 }
 
+// Update asks the daemon to hand its listeners and workers to a new
+// daemon run from the binary found now, and to exit. The new daemon
+// answers on the same socket once Update returns.
+func (c *Client) Update(ctx context.Context) (UpdateResult, error) {
+	var res UpdateResult
+	err := c.do(ctx, RouteUpdate, struct{}{}, &res)
+	return res, err
+}
+
 // op sends an operation and returns its Result.
 func (c *Client) op(ctx context.Context, r Route, in any) (Result, error) {
 	var res Result

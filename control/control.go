@@ -39,12 +39,13 @@ const (
 	RouteFlush   Route = "POST /v1/flush"   // Target -> Result with Files
 	RouteSave    Route = "POST /v1/save"    // {} -> Result
 	RouteKill    Route = "POST /v1/kill"    // {} -> Result; then the daemon exits
+	RouteUpdate  Route = "POST /v1/update"  // {} -> UpdateResult; then the daemon exits, replaced
 )
 
 // Routes lists every route of the API (for tests of both sides).
 func Routes() []Route {
 	return []Route{RoutePing, RouteStatus, RouteStart, RouteStop, RouteRestart, RouteReload,
-		RouteScale, RouteDelete, RouteFlush, RouteSave, RouteKill}
+		RouteScale, RouteDelete, RouteFlush, RouteSave, RouteKill, RouteUpdate}
 }
 
 // Method is the route's HTTP method.
@@ -85,7 +86,10 @@ type Worker struct {
 	Draining    bool           `json:"draining"`
 	Redis       string         `json:"redis,omitempty"` // the worker's adapter state
 	Generation  int            `json:"generation"`      // bumps on every restart or reload
-	LastExit    string         `json:"last_exit,omitempty"`
+	// Adopted: this daemon did not start the process; it took it over
+	// from a daemon that died or was updated (it holds a lease on it).
+	Adopted  bool   `json:"adopted,omitempty"`
+	LastExit string `json:"last_exit,omitempty"`
 }
 
 // Daemon describes the supervisor process itself.
@@ -169,6 +173,17 @@ type Result struct {
 	Message string   `json:"message"`
 	Files   []string `json:"files,omitempty"` // flush: the files emptied
 	Status  Status   `json:"status"`
+}
+
+// UpdateResult is the answer to RouteUpdate: the daemon that answers has
+// handed its listeners and workers to a new daemon (the binary found now)
+// and exits; the new one answers from then on.
+type UpdateResult struct {
+	Message string `json:"message"`
+	OldPID  int    `json:"old_pid"`
+	NewPID  int    `json:"new_pid"`
+	// Adopted is how many worker processes the new daemon took over.
+	Adopted int `json:"adopted"`
 }
 
 // Error codes of the control API, stable for clients.

@@ -98,6 +98,21 @@ func (d *Daemon) routes() http.Handler {
 		d.Kill()
 		return fmt.Sprintf("stopped %d workers; the daemon exits", n), nil
 	}))
+	mux.HandleFunc(string(control.RouteUpdate), func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody)); err != nil {
+			failErr(w, badRequestf("read request: %v", err))
+			return
+		}
+		// as every operation: to its end even if the client goes away
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), updateTimeout+time.Minute)
+		defer cancel()
+		res, err := d.Update(ctx)
+		if err != nil {
+			failErr(w, err)
+			return
+		}
+		reply(w, res)
+	})
 	return recoverer(d, jsonMisses(mux))
 }
 

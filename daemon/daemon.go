@@ -17,7 +17,11 @@
 // (the public port: sessions routed by the tag in their id, websockets
 // handed over), stats.go (the per-second sampling), api.go (the control
 // API's handlers), registry.go (the fleet heartbeat in Redis), dump.go
-// (save and resurrect), logfiles.go (the workers' log writers).
+// (save and resurrect), logfiles.go (the workers' log writers), adopt.go
+// (taking over the live workers of a daemon that died or was updated:
+// found, verified, leased, watched through a pidfd), update.go (`frutos
+// update`: handing the listeners, the lock and the workers to a new
+// daemon).
 package daemon
 
 import (
@@ -72,6 +76,12 @@ type Daemon struct {
 	app      *app
 	embedded *redisctl.Embedded
 	logs     LogFiles
+	// handedOver: `frutos update` gave everything to a new daemon; Run
+	// exits leaving the workers, the sockets and the lock to it.
+	handedOver bool
+
+	ctl      *net.UnixListener // the control socket, once Run listens
+	takeover *takeover         // set by Takeover: Run resumes the old daemon's app
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed by kill
@@ -106,6 +116,16 @@ func New(opts Options) (*Daemon, error) {
 	if opts.Home == "" {
 		return nil, errors.New("daemon.New: Home is required")
 	}
+	lock, err := lockHome(opts.Home)
+	if err != nil {
+		return nil, err
+	}
+	return newDaemon(opts, lock)
+}
+
+// newDaemon is a daemon holding lock (its own, or the one an old daemon
+// handed over).
+func newDaemon(opts Options, lock *homeLock) (*Daemon, error) {
 	if opts.Logs == nil {
 		opts.Logs = WorkerLogs
 	}
@@ -114,10 +134,6 @@ func New(opts Options) (*Daemon, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	lock, err := lockHome(opts.Home)
-	if err != nil {
-		return nil, err
 	}
 	log := opts.Logger.With("component", "daemon", "pid", os.Getpid())
 	d := &Daemon{opts: opts, log: log, lock: lock, started: time.Now(), stop: make(chan struct{})}
@@ -133,10 +149,11 @@ func New(opts Options) (*Daemon, error) {
 
 // newRunDir makes the directory of this daemon's worker sockets:
 // run/<pid>, its own, because workers of a daemon that died may still be
-// draining, and their generations start again at 1 here: sharing names,
-// an old worker's exit would unlink a new worker's socket. The run
-// directories of earlier daemons are removed (this one holds the home's
-// lock, so they are dead; their draining workers keep their connections).
+// serving (orphans waiting to be adopted, or draining), and their
+// generations may start again at 1 here: sharing names, an old worker's
+// exit would unlink a new worker's socket. The run directories of earlier
+// daemons stay while a socket is in them: StartApp adopts their workers
+// and removes what is stale (scanWorkers).
 func newRunDir(home string) (string, error) {
 	parent := workerproto.RunRoot(home)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
@@ -144,27 +161,58 @@ func newRunDir(home string) (string, error) {
 	}
 	if ents, err := os.ReadDir(parent); err == nil {
 		for _, e := range ents {
-			_ = os.RemoveAll(filepath.Join(parent, e.Name()))
+			dir := filepath.Join(parent, e.Name())
+			if socks, _ := filepath.Glob(filepath.Join(dir, "*.sock")); len(socks) == 0 {
+				_ = os.RemoveAll(dir)
+			}
 		}
 	}
 	dir := workerproto.RunDir(home, os.Getpid())
-	return dir, os.Mkdir(dir, 0o700)
+	err := os.Mkdir(dir, 0o700)
+	for n := 1; errors.Is(err, os.ErrExist) && n < 100; n++ {
+		// a dead daemon had our pid and left live workers behind
+		dir = fmt.Sprintf("%s.%d", workerproto.RunDir(home, os.Getpid()), n)
+		err = os.Mkdir(dir, 0o700)
+	}
+	return dir, err
 }
 
 // Run serves the control socket until ctx ends or a kill request, then
-// stops every worker gracefully and releases the home.
+// stops every worker gracefully and releases the home. After an update
+// (handed over) it exits leaving the workers, the sockets and the home's
+// lock to the new daemon. A daemon of Takeover first resumes the old
+// daemon's app, and returns its error if it cannot.
 func (d *Daemon) Run(ctx context.Context) error {
-	defer d.lock.release()
 	sock := filepath.Join(d.opts.Home, control.SocketName)
-	_ = os.Remove(sock) // a crashed daemon's socket: we hold the lock now
-	ul, err := net.Listen("unix", sock)
-	if err != nil {
-		return fmt.Errorf("listen on the control socket %s: %w", sock, err)
+	var ul *net.UnixListener
+	if t := d.takeover; t != nil {
+		ul = t.ctl
+		if err := d.resume(ctx, t); err != nil {
+			ul.SetUnlinkOnClose(false)
+			ul.Close()
+			d.lock.f.Close() // the old daemon holds the lock still
+			return fmt.Errorf("take over: %w", err)
+		}
+	} else {
+		_ = os.Remove(sock) // a crashed daemon's socket: we hold the lock now
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			d.lock.release()
+			return fmt.Errorf("listen on the control socket %s: %w", sock, err)
+		}
+		ul = l.(*net.UnixListener)
+		if err := os.Chmod(sock, 0o600); err != nil {
+			ul.Close()
+			d.lock.release()
+			return err
+		}
 	}
-	if err := os.Chmod(sock, 0o600); err != nil {
-		ul.Close()
-		return err
-	}
+	// Removed by hand below: after an update the socket is the new
+	// daemon's, and closing our descriptor must not unlink it.
+	ul.SetUnlinkOnClose(false)
+	d.mu.Lock()
+	d.ctl = ul
+	d.mu.Unlock()
 	l := ownerOnly{Listener: ul, uid: os.Getuid(), refused: func(uid int) {
 		d.log.Warn("control request from another user refused", "uid", uid)
 	}}
@@ -188,15 +236,49 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case err := <-served:
 		d.log.Error("control socket failed", "err", err)
 	}
+	d.mu.Lock()
+	handedOver := d.handedOver
+	d.mu.Unlock()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if handedOver {
+		// The new daemon answers from now on: stop accepting control
+		// requests first (the update's answer is sent), then the
+		// public port's.
+		_ = srv.Shutdown(sctx)
+		d.leaveApp()
+		stopSampler()
+		<-samplerDone
+		_ = d.lock.f.Close() // the new daemon's descriptor holds the lock on
+		d.log.Info("daemon exited; the new one serves")
+		return nil
+	}
 	d.shutdownApp()
 	stopSampler()
 	<-samplerDone
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	_ = srv.Shutdown(sctx)
 	_ = os.Remove(sock)
+	d.lock.release()
 	d.log.Info("daemon stopped")
 	return nil
+}
+
+// leaveApp is the end of a daemon that handed over: it stops accepting on
+// the public port (the new daemon accepts on the same socket), lets the
+// requests it is proxying finish (a long poll ends within the ping
+// interval), and lets go of Redis, leaving the workers running.
+func (d *Daemon) leaveApp() {
+	d.mu.Lock()
+	a := d.takeAppLocked()
+	d.mu.Unlock()
+	if a == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a.front.Shutdown(ctx)
+	a.hosts.stop()
+	a.redis.Close()
 }
 
 // Kill asks Run to stop the workers and return.
@@ -245,11 +327,19 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 		target.Close()
 		return &control.Error{Code: control.CodeConflict, Message: err.Error()}
 	}
-	go front.Serve()
-	if err := d.sup.Start(ctx, cfg, cfg.Instances.Count()); err != nil {
+	// The workers of an earlier daemon of this home that died (or was
+	// updated) are adopted first, and the front door opens once they are
+	// routed: their clients' polling requests find them again.
+	plan := plainStart(cfg.Instances.Count())
+	plan.found, plan.floor = scanWorkers(ctx, d.opts.Home, d.sup.runDir, d.log)
+	plan.serve = func() { go front.Serve() }
+	if err := d.sup.Start(ctx, cfg, plan); err != nil {
 		front.Close()
 		target.Close()
 		return err
+	}
+	if len(plan.found) > 0 {
+		d.log.Info("adopted the workers of an earlier daemon", "workers", len(plan.found))
 	}
 	port := cfg.Port
 	if addr, ok := front.Addr().(*net.TCPAddr); ok {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -354,5 +355,52 @@ func TestControlRefusesOtherUsers(t *testing.T) {
 	}
 	if err := td.client.Ping(context.Background()); err != nil {
 		t.Errorf("the owner is refused too: %v", err)
+	}
+}
+
+// An update whose new daemon fails (here the binary found is not frutos)
+// changes nothing: the daemon answers the error and carries on with its
+// workers, its clients and its operations.
+func TestUpdateThatFailsKeepsTheDaemon(t *testing.T) {
+	rs := redistest.Start(t)
+	bin := frutosbin.Path(t)
+	var broken atomic.Bool
+	td := startDaemon(t, func() (string, error) {
+		if broken.Load() {
+			return "/bin/false", nil
+		}
+		return bin, nil
+	})
+	cfg := testConfig(t, td.home, rs.URL(), 1)
+	td.start(t, cfg)
+	st := td.waitStatus(t, 10*time.Second, "online", allOnline(1))
+	cl, err := connect(t, cfg.Port, "1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	broken.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = td.client.Update(ctx)
+	if err == nil || !strings.Contains(err.Error(), "carries on") {
+		t.Fatalf("update with a broken binary: %v", err)
+	}
+	broken.Store(false)
+	after := td.status(t)
+	if after.Daemon.PID != os.Getpid() || after.Workers[0].PID != st.Workers[0].PID {
+		t.Errorf("after the failed update: %+v", after)
+	}
+	select {
+	case <-cl.Done():
+		t.Error("the client was dropped by a failed update")
+	default:
+	}
+	if err := opErr(td.client.Scale(ctx, control.ScaleRequest{Mode: "add", N: 1})); err != nil {
+		t.Errorf("scale after the failed update: %v", err)
+	}
+	td.waitStatus(t, 20*time.Second, "2 online", allOnline(2))
+	if _, err := connect(t, cfg.Port, "2", nil); err != nil {
+		t.Errorf("a new client after the failed update: %v", err)
 	}
 }

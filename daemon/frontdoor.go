@@ -9,9 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/frutos/frutos/internal/handoff"
 	"github.com/frutos/frutos/internal/workerproto"
@@ -45,6 +48,12 @@ func listenFrontDoor(addr string, r *router, log *slog.Logger) (*FrontDoor, erro
 		}
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	return frontDoorOn(ln, r, log), nil
+}
+
+// frontDoorOn is a front door on a bound listener (an inherited one, in
+// an update).
+func frontDoorOn(ln net.Listener, r *router, log *slog.Logger) *FrontDoor {
 	f := &FrontDoor{router: r, log: log, ln: ln, done: make(chan struct{})}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -78,7 +87,7 @@ func listenFrontDoor(addr string, r *router, log *slog.Logger) (*FrontDoor, erro
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	return f, nil
+	return f
 }
 
 // Addr is the bound address.
@@ -90,6 +99,43 @@ func (f *FrontDoor) Serve() {
 	if err := f.srv.Serve(f.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		f.log.Error("front door stopped", "err", err)
 	}
+}
+
+// Shutdown stops accepting and waits (until ctx ends) for the requests in
+// flight, then closes what is left: the end of a daemon that handed over,
+// whose successor accepts on the same socket.
+func (f *FrontDoor) Shutdown(ctx context.Context) {
+	if err := f.srv.Shutdown(ctx); err != nil {
+		_ = f.srv.Close()
+	}
+	<-f.done
+}
+
+// file is a duplicate of the listening socket's descriptor, to hand over.
+func (f *FrontDoor) file() (*os.File, error) { return dupListener(f.ln) }
+
+// dupListener duplicates a listener's descriptor. Not with its File
+// method: that puts the descriptor in blocking mode, and with it the
+// listener (one open file), whose Accept then blocks a thread and whose
+// Close never returns.
+func dupListener(l net.Listener) (*os.File, error) {
+	sc, ok := l.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("the listener has no descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var fd int
+	var dupErr error
+	if err := rc.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if dupErr != nil {
+		return nil, fmt.Errorf("dup the listener: %w", dupErr)
+	}
+	return os.NewFile(uintptr(fd), "listener"), nil
 }
 
 // Close stops accepting and closes idle and proxied connections; handed

@@ -33,18 +33,28 @@ func lockHome(home string) (*homeLock, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			pid := readPID(filepath.Join(home, "daemon.pid"))
+			pid := readPID(pidPath(home))
 			return nil, fmt.Errorf("%w (pid %d, home %s)", ErrAlreadyRunning, pid, home)
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	l := &homeLock{f: f, pidFile: filepath.Join(home, "daemon.pid")}
-	if err := os.WriteFile(l.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+	l := &homeLock{f: f, pidFile: pidPath(home)}
+	if err := l.writePID(); err != nil {
 		l.release()
-		return nil, fmt.Errorf("write %s: %w", l.pidFile, err)
+		return nil, err
 	}
 	return l, nil
 }
+
+// writePID writes this process's pid in the pid file.
+func (l *homeLock) writePID() error {
+	if err := os.WriteFile(l.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", l.pidFile, err)
+	}
+	return nil
+}
+
+func pidPath(home string) string { return filepath.Join(home, "daemon.pid") }
 
 func (l *homeLock) release() {
 	_ = os.Remove(l.pidFile)

@@ -41,7 +41,7 @@ func (d *Daemon) sample(ctx context.Context) {
 		seen := map[int]bool{}
 		var wg sync.WaitGroup
 		for _, inst := range live {
-			pid := inst.cmd.Process.Pid
+			pid := inst.pid
 			seen[pid] = true
 			p := procs[pid]
 			if p == nil {
@@ -156,7 +156,7 @@ func (d *Daemon) enforceMemoryCeiling() {
 
 // sampleMemory reads the process's RSS once.
 func (inst *instance) sampleMemory() {
-	if p, err := process.NewProcess(int32(inst.cmd.Process.Pid)); err == nil {
+	if p, err := process.NewProcess(int32(inst.pid)); err == nil {
 		if mi, err := p.MemoryInfo(); err == nil {
 			inst.rss.Store(mi.RSS)
 		}

@@ -36,6 +36,7 @@ type Supervisor struct {
 	mu      sync.Mutex
 	cfg     *configs.Config
 	slots   map[int]*slot
+	floor   map[int]int // per id, the highest generation an earlier daemon used
 	closing bool
 	wg      sync.WaitGroup // process watchers and restart timers
 }
@@ -63,12 +64,16 @@ type slot struct {
 	out, err io.WriteCloser
 }
 
-// instance is one worker process.
+// instance is one worker process: a child of this daemon (cmd), or one
+// it adopted (adopt.go: a lease and a pidfd, no exit status).
 type instance struct {
 	id, gen       int
 	tag           string
-	cmd           *exec.Cmd
+	pid           int
+	proc          signaller // cmd.Process, or the adopted worker's pidfd
+	cmd           *exec.Cmd // nil when adopted
 	stdin         io.WriteCloser
+	adopted       *adoption // nil when a child
 	started       time.Time
 	sock          string
 	handoff       string
@@ -90,7 +95,7 @@ type instance struct {
 }
 
 func newSupervisor(exe func() (string, error), runDir string, logs LogFiles, log *slog.Logger) *Supervisor {
-	return &Supervisor{exe: exe, runDir: runDir, logs: logs, log: log, slots: map[int]*slot{}, router: newRouter()}
+	return &Supervisor{exe: exe, runDir: runDir, logs: logs, log: log, slots: map[int]*slot{}, floor: map[int]int{}, router: newRouter()}
 }
 
 // Config is the configuration workers are started with.
@@ -107,26 +112,139 @@ func (s *Supervisor) Count() int {
 	return len(s.slots)
 }
 
-// Start starts n workers with cfg and waits until all are ready. If one
-// fails, all are stopped and the table is left empty: nothing half started.
-func (s *Supervisor) Start(ctx context.Context, cfg *configs.Config, n int) error {
+// startPlan is what Start runs.
+type startPlan struct {
+	// ids are the worker ids to run: those that no adopted worker fills
+	// get a new process.
+	ids []int
+	// stopped are ids kept in the table, stopped (an update keeps the
+	// table as it was).
+	stopped []int
+	// found are the live workers of earlier daemons of the home, to adopt
+	// (scanWorkers), and floor the highest generation seen per id.
+	found []*foundWorker
+	floor map[int]int
+	// serve, when not nil, is called once the adopted workers are routed
+	// and before new ones start: the front door opens then.
+	serve func()
+}
+
+// plainStart is the plan of a start with no earlier workers: ids 0..n-1.
+func plainStart(n int) startPlan {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = i
+	}
+	return startPlan{ids: ids}
+}
+
+// Start starts the app with cfg: it adopts the live workers found, then
+// starts a new process for every id of the plan that none fills, and
+// waits until all are ready. If one fails, the new ones are stopped, the
+// adopted ones let go (they are orphans again, for the next daemon) and
+// the table is left empty: nothing half started.
+func (s *Supervisor) Start(ctx context.Context, cfg *configs.Config, plan startPlan) error {
 	s.ops.Lock()
 	defer s.ops.Unlock()
 	s.mu.Lock()
 	if len(s.slots) > 0 {
 		s.mu.Unlock()
+		for _, f := range plan.found {
+			f.release()
+		}
 		return conflictf("%d workers are already running; use restart, reload or scale", len(s.slots))
 	}
 	s.cfg = cfg
-	s.mu.Unlock()
-	ids := make([]int, n)
-	for i := range ids {
-		ids[i] = i
+	for id, gen := range plan.floor {
+		s.floor[id] = max(s.floor[id], gen)
 	}
-	if err := s.startNew(ctx, ids); err != nil {
+	s.mu.Unlock()
+	fail := func(err error) error {
+		s.releaseAdopted()
 		s.removeAll(ctx)
 		return err
 	}
+	if err := s.adoptAll(ctx, plan.found); err != nil {
+		return fail(err)
+	}
+	if plan.serve != nil {
+		plan.serve()
+	}
+	var ids []int
+	s.mu.Lock()
+	for _, id := range plan.ids {
+		if s.slots[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	if err := s.startNew(ctx, ids); err != nil {
+		return fail(err)
+	}
+	for _, id := range plan.stopped {
+		sl, err := s.addSlot(id)
+		if err != nil {
+			return fail(err)
+		}
+		s.mu.Lock()
+		sl.stopped, sl.status = true, control.StatusStopped
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// adoptAll takes the workers found into the table: per id, the newest
+// that does not drain fills the slot; the others (a reload was under way,
+// or they drain already) are routed until they exit, and one that does not
+// drain yet is stopped, as the reload would have.
+func (s *Supervisor) adoptAll(ctx context.Context, found []*foundWorker) error {
+	var filled []*instance
+	for _, f := range found {
+		s.mu.Lock()
+		taken := s.slots[f.ident.ID] != nil
+		s.mu.Unlock()
+		if taken || f.ident.Draining {
+			inst := s.adopt(f, nil)
+			if !f.ident.Draining {
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					s.stopInstance(inst, 0)
+				}()
+			}
+			continue
+		}
+		sl, err := s.addSlot(f.ident.ID)
+		if err != nil {
+			f.release()
+			return err
+		}
+		filled = append(filled, s.adopt(f, sl))
+	}
+	// An adopted worker serves its connections whatever happens: never
+	// stop it for not being ready (Redis may be down); route new
+	// sessions to it once it says it is ready, or at once if it does not
+	// within a few seconds (the router prefers ready workers).
+	var wg sync.WaitGroup
+	for _, inst := range filled {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if err := s.waitReady(wctx, inst); err != nil {
+				s.log.Warn("adopted worker not ready yet; routing to it anyway", "worker", inst.id, "err", err)
+				inst.launching.Store(false)
+			}
+			inst.routable.Store(true)
+			s.mu.Lock()
+			if sl := s.slots[inst.id]; sl != nil && sl.cur == inst {
+				sl.status = control.StatusOnline
+			}
+			s.mu.Unlock()
+		}()
+	}
+	wg.Wait()
 	return nil
 }
 
@@ -155,8 +273,8 @@ func (s *Supervisor) addSlot(id int) (*slot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker %d: open its log files: %w", id, err)
 	}
-	sl := &slot{id: id, status: control.StatusLaunching, out: out, err: errw}
 	s.mu.Lock()
+	sl := &slot{id: id, gen: s.floor[id], status: control.StatusLaunching, out: out, err: errw}
 	s.slots[id] = sl
 	s.mu.Unlock()
 	return sl, nil
@@ -213,10 +331,12 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 	cmd.Env = append(childBaseEnv(), env...)
 	cmd.Stdout, cmd.Stderr = out, errw
 	// Own process group: a Ctrl-C on a foreground daemon reaches the
-	// daemon only, which then stops the workers gracefully. Pdeathsig and
+	// daemon only, which then stops the workers gracefully. No
+	// parent-death signal: a worker outlives a daemon that dies (or is
+	// updated) for restart.orphan_grace, to be adopted by the next one;
 	// the stdin pipe (workerproto's liveness rule: held open, never
-	// written) make workers exit if the daemon dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// written) tells it that its parent is gone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -226,6 +346,7 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 		return nil, fmt.Errorf("start worker %d: %w", inst.id, err)
 	}
 	inst.cmd = cmd
+	inst.pid, inst.proc = cmd.Process.Pid, cmd.Process
 	inst.started = time.Now()
 
 	// Published complete: status readers see it from here on, and its
@@ -312,7 +433,7 @@ func (s *Supervisor) onExit(sl *slot, inst *instance) {
 		return
 	}
 	delay := s.scheduleRestartLocked(sl)
-	s.log.Warn("worker exited; restarting", "worker", sl.id, "worker_pid", inst.cmd.Process.Pid, "exit", sl.lastExit,
+	s.log.Warn("worker exited; restarting", "worker", sl.id, "worker_pid", inst.pid, "exit", sl.lastExit,
 		"uptime", uptime.Round(time.Millisecond).String(), "restart_in", delay.String())
 }
 
@@ -389,18 +510,18 @@ func (s *Supervisor) stopInstance(inst *instance, timeout time.Duration) {
 	}
 	inst.stopping.Store(true)
 	inst.routable.Store(false)
-	if inst.cmd == nil || inst.cmd.Process == nil {
+	if inst.proc == nil {
 		return
 	}
-	_ = inst.cmd.Process.Signal(syscall.SIGTERM)
+	_ = inst.proc.Signal(syscall.SIGTERM)
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case <-inst.done:
 		return
 	case <-t.C:
-		s.log.Warn("worker did not stop in time: killed", "worker", inst.id, "worker_pid", inst.cmd.Process.Pid, "kill_timeout", timeout.String())
-		_ = inst.cmd.Process.Kill()
+		s.log.Warn("worker did not stop in time: killed", "worker", inst.id, "worker_pid", inst.pid, "kill_timeout", timeout.String())
+		_ = inst.proc.Signal(syscall.SIGKILL)
 	}
 	<-inst.done
 }
@@ -603,6 +724,16 @@ func (s *Supervisor) removeAll(ctx context.Context) {
 	s.remove(ctx, ids)
 }
 
+// releaseAdopted lets go of the adopted workers of a start that failed:
+// they keep their connections, orphans again, for the next daemon.
+func (s *Supervisor) releaseAdopted() {
+	for _, inst := range s.router.all() {
+		if inst.adopted != nil {
+			inst.release()
+		}
+	}
+}
+
 // remove stops the workers of ids (draining them) and drops their slots.
 func (s *Supervisor) remove(ctx context.Context, ids []int) {
 	var sls []*slot
@@ -643,6 +774,8 @@ func (s *Supervisor) Shutdown(ctx context.Context) {
 	s.closing = true
 	s.mu.Unlock()
 	s.removeAll(ctx)
+	// adopted workers that were routed but had no slot (they drain)
+	s.parallelInstances(s.router.all(), func(inst *instance) { s.stopInstance(inst, 0) })
 	s.wg.Wait()
 }
 
@@ -664,6 +797,18 @@ func (s *Supervisor) targets(t control.Target) ([]*slot, error) {
 		return nil, notFoundf("no worker %d (workers: %v)", t.ID, slices.Sorted(maps.Keys(s.slots)))
 	}
 	return []*slot{sl}, nil
+}
+
+func (s *Supervisor) parallelInstances(insts []*instance, fn func(*instance)) {
+	var wg sync.WaitGroup
+	for _, inst := range insts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(inst)
+		}()
+	}
+	wg.Wait()
 }
 
 func (s *Supervisor) parallel(sls []*slot, fn func(*slot)) {
@@ -695,8 +840,9 @@ func (s *Supervisor) Workers() []control.Worker {
 	for _, id := range slices.Sorted(maps.Keys(s.slots)) {
 		sl := s.slots[id]
 		w := control.Worker{ID: id, Status: sl.status, Restarts: sl.restarts, Generation: sl.gen, LastExit: sl.lastExit}
-		if inst := sl.cur; inst != nil && inst.cmd != nil && inst.cmd.Process != nil {
-			w.PID = inst.cmd.Process.Pid
+		if inst := sl.cur; inst != nil && inst.pid != 0 {
+			w.PID = inst.pid
+			w.Adopted = inst.adopted != nil
 			w.UptimeSec = time.Since(inst.started).Seconds()
 			w.CPU = float64(inst.cpu.Load()) / 100
 			w.Memory = inst.rss.Load()

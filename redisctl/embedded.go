@@ -44,8 +44,39 @@ type Embedded struct {
 
 // StartEmbedded starts an embedded Redis and publishes its URL in
 // <home>/redis.url (written atomically, mode 0600). It fails when a live
-// embedded Redis already serves that home.
+// embedded Redis already serves that home. It listens where the last one
+// of the home did (the stale redis.url of a daemon that died) when that
+// port is free, so that workers that outlived their daemon, waiting to be
+// adopted, find their Redis again; otherwise on an ephemeral port.
 func StartEmbedded(home string) (*Embedded, error) {
+	if prev := staleAddr(home); prev != "" {
+		if e, err := StartEmbeddedAt(home, prev); err == nil {
+			return e, nil
+		}
+	}
+	return StartEmbeddedAt(home, "127.0.0.1:0")
+}
+
+// staleAddr is the loopback address in home's redis.url, if any.
+func staleAddr(home string) string {
+	b, err := os.ReadFile(filepath.Join(home, EmbeddedURLFile))
+	if err != nil {
+		return ""
+	}
+	u, err := url.Parse(strings.TrimSpace(string(b)))
+	if err != nil || u.Scheme != "redis" || u.Hostname() != "127.0.0.1" || u.Port() == "" {
+		return ""
+	}
+	return u.Host
+}
+
+// StartEmbeddedAt is StartEmbedded on addr (127.0.0.1:port; port 0 for
+// an ephemeral one): an update starts the embedded Redis of the old daemon
+// again at its address.
+func StartEmbeddedAt(home, addr string) (*Embedded, error) {
+	if host, _, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" {
+		return nil, fmt.Errorf("embedded redis: %q is not a loopback address (127.0.0.1:port)", addr)
+	}
 	if home == "" {
 		return nil, errors.New("embedded redis: no state home")
 	}
@@ -60,8 +91,8 @@ func StartEmbedded(home string) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded redis: %w", err)
 	}
 	srv := miniredis.NewMiniRedis()
-	if err := srv.StartAddr("127.0.0.1:0"); err != nil {
-		return nil, fmt.Errorf("embedded redis: listen on 127.0.0.1: %w", err)
+	if err := srv.StartAddr(addr); err != nil {
+		return nil, fmt.Errorf("embedded redis: listen on %s: %w", addr, err)
 	}
 	// FindEmbedded asks this to tell our server from whatever took the
 	// port of a dead one. A command, unlike a key, survives FLUSHALL.
@@ -79,6 +110,9 @@ func StartEmbedded(home string) (*Embedded, error) {
 
 // URL is the server's redis:// URL.
 func (e *Embedded) URL() string { return e.url }
+
+// Addr is the server's host:port.
+func (e *Embedded) Addr() string { return e.srv.Addr() }
 
 // Close removes <home>/redis.url (when it still names this server) and
 // stops the server, closing its clients' connections. Safe to call twice.

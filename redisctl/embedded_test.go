@@ -198,3 +198,26 @@ func TestResolve(t *testing.T) {
 		t.Errorf("Resolve in production without a URL = %v, want ErrNoURL (never the embedded one)", err)
 	}
 }
+
+// The embedded Redis of a daemon that died comes back at its address, so
+// that the workers that outlived the daemon (waiting to be adopted) find
+// it again with the URL they were given.
+func TestEmbeddedComesBackAtItsAddress(t *testing.T) {
+	home := t.TempDir()
+	first := startEmbeddedT(t, home)
+	url := first.URL()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// the file a killed daemon leaves behind
+	if err := os.WriteFile(filepath.Join(home, EmbeddedURLFile), []byte(url+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again := startEmbeddedT(t, home)
+	if again.URL() != url {
+		t.Errorf("the embedded Redis came back at %s, not at %s", again.URL(), url)
+	}
+	if _, err := StartEmbeddedAt(t.TempDir(), "10.1.2.3:6379"); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("a non-loopback address: %v", err)
+	}
+}

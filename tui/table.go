@@ -115,13 +115,16 @@ var columns = []column[control.Worker]{
 }
 
 // statusWord is the worker's status, with what "online" hides: a worker
-// draining its clients, or one not ready for new sessions yet.
+// draining its clients, one not ready for new sessions yet, or one this
+// daemon adopted from an earlier one (online).
 func statusWord(w control.Worker) string {
 	switch {
 	case w.Status == control.StatusOnline && w.Draining:
 		return "draining"
 	case w.Status == control.StatusOnline && !w.Ready:
 		return "starting"
+	case w.Status == control.StatusOnline && w.Adopted:
+		return "adopted"
 	}
 	return w.Status
 }

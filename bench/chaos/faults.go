@@ -72,8 +72,10 @@ var faults = map[string]*fault{
 			}
 			return nil
 		}},
-	"kill-daemon": {drops: true, what: "`kill -9` of the daemon (its workers follow it), then `frutos resurrect`",
+	"kill-daemon": {what: "`kill -9` of the daemon (its workers keep their connections), then `frutos resurrect`, which adopts them",
 		inject: func(ctx context.Context, e *env) error { return e.killDaemon(ctx) }},
+	"update": {what: "`frutos update`: the daemon replaced in place, handing over its listening socket and its workers",
+		inject: func(ctx context.Context, e *env) error { return e.update(ctx) }},
 	"disk-full": {drops: true, what: "the log directory's disk (a 16 MB tmpfs) filled up while a worker is killed and restarted, then freed",
 		inject: func(ctx context.Context, e *env) error { return e.diskFull(ctx) },
 		skip: func(e *env) string {
@@ -121,8 +123,8 @@ func (e *env) killWorkers(ctx context.Context, n int) error {
 }
 
 // killDaemon kills the daemon and brings everything back with resurrect
-// as soon as it is gone, as systemd's Restart=always would (the old
-// workers, told by the kernel that their parent died, drain meanwhile).
+// as soon as it is gone, as systemd's restart would: the workers, orphaned,
+// keep their clients, and the new daemon must adopt the same processes.
 func (e *env) killDaemon(ctx context.Context) error {
 	// what resurrect restores is what was saved: save the current list
 	// first, as an operator does after changing it
@@ -142,14 +144,50 @@ func (e *env) killDaemon(ctx context.Context) error {
 		return err
 	}
 	e.note("resurrect took %.1f s", time.Since(t0).Seconds())
-	return waitUntil(e.opts.ReconnectWithin, "the old workers to be gone", func() bool {
-		for _, w := range st.Workers {
-			if w.PID > 0 && alive(w.PID) {
-				return false
-			}
+	return e.sameWorkersAdopted(ctx, st)
+}
+
+// update runs `frutos update` and checks that the new daemon adopted the
+// same worker processes.
+func (e *env) update(ctx context.Context) error {
+	st, err := e.sys.Status(ctx)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if _, err := e.sys.CLI(ctx, 3*time.Minute, "update"); err != nil {
+		return err
+	}
+	e.note("update took %.1f s", time.Since(t0).Seconds())
+	if err := e.sameWorkersAdopted(ctx, st); err != nil {
+		return err
+	}
+	return waitUntil(2*time.Minute, "the old daemon to exit", func() bool { return !alive(st.Daemon.PID) })
+}
+
+// sameWorkersAdopted checks that a new daemon answers with the workers of
+// before (same pids), adopted.
+func (e *env) sameWorkersAdopted(ctx context.Context, before control.Status) error {
+	after, err := e.sys.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if after.Daemon.PID == before.Daemon.PID {
+		return fmt.Errorf("the daemon is still pid %d", after.Daemon.PID)
+	}
+	pids := map[int]int{}
+	for _, w := range after.Workers {
+		if w.Adopted {
+			pids[w.ID] = w.PID
 		}
-		return true
-	})
+	}
+	for _, w := range before.Workers {
+		if w.PID > 0 && pids[w.ID] != w.PID {
+			return fmt.Errorf("worker %d (pid %d) was not adopted: %+v", w.ID, w.PID, after.Workers)
+		}
+	}
+	e.note("the new daemon (pid %d) adopted %d workers", after.Daemon.PID, len(pids))
+	return nil
 }
 
 // diskFull fills the logs' tmpfs, kills a worker so that the daemon and

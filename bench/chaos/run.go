@@ -52,7 +52,7 @@ type Options struct {
 
 // AllFaults is every fault, in the order the suite runs them.
 var AllFaults = []string{"baseline", "kill-worker", "kill-two-workers", "redis-stop", "redis-new-dataset",
-	"redis-frozen", "reload", "scale", "kill-daemon", "disk-full", "hostile"}
+	"redis-frozen", "reload", "scale", "kill-daemon", "update", "disk-full", "hostile"}
 
 func (o *Options) defaults() {
 	if o.Workers <= 0 {

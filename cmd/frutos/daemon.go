@@ -22,6 +22,7 @@ type daemonOptions struct {
 	File, Env func() string
 	Resurrect bool
 	Start     bool
+	Takeover  bool // run by frutos update: take over from the daemon that started this one
 	Flags     configs.Flags
 }
 
@@ -45,6 +46,9 @@ the configuration, as frutos start would, and exits non-zero if it cannot
 			if opts.Start && opts.Resurrect {
 				return usageErrorf("--start and --resurrect exclude each other")
 			}
+			if opts.Takeover && (opts.Start || opts.Resurrect) {
+				return usageErrorf("--takeover excludes --start and --resurrect")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -57,6 +61,8 @@ the configuration, as frutos start would, and exits non-zero if it cannot
 	fl.StringVarP(&opts.Flags.Instances, "instances", "i", "", `with --start: number of workers, or "max"`)
 	fl.IntVarP(&opts.Flags.Port, "port", "p", 0, "with --start: public port")
 	fl.StringVar(&opts.Flags.RedisURL, "redis", "", "with --start: Redis URL")
+	fl.BoolVar(&opts.Takeover, "takeover", false, "take over from the daemon that runs this one (frutos update does)")
+	_ = fl.MarkHidden("takeover")
 	return cmd
 }
 
@@ -71,11 +77,24 @@ func runDaemon(opts *daemonOptions) error {
 	home := opts.Home()
 	log := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	redisctl.QuietLibraryLogs(log)
-	d, err := daemon.New(daemon.Options{
+	dopts := daemon.Options{
 		Home:    home,
 		Version: buildInfo().Version,
 		Logger:  log,
-	})
+	}
+	if opts.Takeover {
+		d, err := daemon.Takeover(dopts)
+		if err != nil {
+			return withCode(exitDaemon, err, "")
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if err := d.Run(ctx); err != nil {
+			return withCode(exitDaemon, err, "the old daemon carries on")
+		}
+		return nil
+	}
+	d, err := daemon.New(dopts)
 	if err != nil {
 		return withCode(exitDaemon, err, "stop it with `frutos kill`, or use another FRUTOS_HOME")
 	}

@@ -44,6 +44,7 @@ func newCLI(t *testing.T, redisURL string) *cli {
 		if pid := readPIDFile(filepath.Join(c.home, "daemon.pid")); pid > 0 && processAlive(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
+		killOrphans(c.home)
 		os.RemoveAll(dir)
 	})
 	return c
@@ -168,39 +169,47 @@ func TestLifecycleAsAPM2User(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// the daemon dies hard: its workers follow it instead of lingering
+	// the daemon dies hard: its workers outlive it (orphan_grace) and the
+	// daemon that resurrect starts adopts them, same processes
 	st = c.status()
 	daemonPID := st.Daemon.PID
-	var workers []int
+	workers := map[int]int{}
 	for _, w := range st.Workers {
-		workers = append(workers, w.PID)
+		workers[w.ID] = w.PID
 	}
 	if err := syscall.Kill(daemonPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for _, pid := range workers {
-		for processAlive(pid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("worker %d outlived its daemon (an orphan)", pid)
-			}
-			time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); processAlive(daemonPID); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon outlived SIGKILL")
 		}
 	}
 	if _, errOut, code := c.run("status"); code != exitDaemon || !strings.Contains(errOut, "not running") {
 		t.Errorf("status with no daemon: exit %d %s", code, errOut)
 	}
+	for id, pid := range workers {
+		if !processAlive(pid) {
+			t.Errorf("worker %d (pid %d) died with its daemon", id, pid)
+		}
+	}
 
-	if out := c.ok("resurrect"); !strings.Contains(out, "online") {
-		t.Errorf("resurrect printed no table:\n%s", out)
+	out = c.ok("resurrect")
+	if !strings.Contains(out, "online (adopted)") {
+		t.Errorf("resurrect printed no adopted workers:\n%s", out)
 	}
 	st = c.waitStatus("resurrected", 30*time.Second, online(2))
 	if st.Port != atoi(port) || st.Daemon.PID == daemonPID {
 		t.Errorf("resurrect: %+v", st)
 	}
+	for _, w := range st.Workers {
+		if w.PID != workers[w.ID] || !w.Adopted {
+			t.Errorf("worker %d after resurrect: pid %d adopted %v; want pid %d adopted", w.ID, w.PID, w.Adopted, workers[w.ID])
+		}
+	}
 
 	unit := c.ok("startup")
-	for _, want := range []string{"ExecStart=", "daemon --resurrect", "FRUTOS_HOME=" + c.home, "KillMode=mixed"} {
+	for _, want := range []string{"ExecStart=", "daemon --resurrect", "FRUTOS_HOME=" + c.home, "KillMode=process"} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("startup unit lacks %q:\n%s", want, unit)
 		}
@@ -228,6 +237,9 @@ func TestLifecycleAsAPM2User(t *testing.T) {
 func TestResurrectWhileTheOldWorkersDrain(t *testing.T) {
 	rs := redistest.Start(t)
 	c := newCLI(t, rs.URL())
+	// with no orphan grace the old worker drains at once, as it did
+	// before adoption
+	c.pre = []string{"--config", writeConfig(t, "restart:\n  orphan_grace: 0s\n")}
 	port := redistest.FreePort(t)
 	c.ok("start", "--instances", "1", "--port", strconv.Itoa(port))
 	c.ok("save")
@@ -365,6 +377,16 @@ func socketArg(pid int) string {
 	return spec.Socket
 }
 
+// writeConfig writes a configuration file for the test and names it.
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "frutos.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 func readPIDFile(path string) int {
@@ -373,6 +395,22 @@ func readPIDFile(path string) int {
 		return 0
 	}
 	return atoi(strings.TrimSpace(string(b)))
+}
+
+// killOrphans kills the frutos processes of home that outlived their
+// daemon (workers waiting to be adopted): their command line names home.
+func killOrphans(home string) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if bytes.Contains(b, []byte(home+"/")) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 func processAlive(pid int) bool {

@@ -26,7 +26,9 @@ func newCmdStartup(f *Factory, runF func(*startupOptions) error) *cobra.Command 
 		Use:   "startup",
 		Short: "Print (or install) a systemd unit that runs the daemon at boot",
 		Long: `Print a systemd unit that runs "frutos daemon --resurrect" at boot, so the
-process list saved with "frutos save" comes back after a reboot. Secrets
+process list saved with "frutos save" comes back after a reboot. After a
+crash systemd restarts the daemon, which adopts the workers still serving
+(KillMode=process keeps them alive: see restart.orphan_grace). Secrets
 (REDIS_URL, FRUTOS_AUTH_SECRET) go in /etc/frutos/env, read by the unit.
 
 With --install the unit is written (as root: /etc/systemd/system/frutos.service;
@@ -60,12 +62,19 @@ Environment=FRUTOS_HOME={{.Home}}
 EnvironmentFile=-/etc/frutos/env
 WorkingDirectory={{.Dir}}
 ExecStart={{.Exe}} daemon --resurrect
-# SIGTERM to the daemon, which drains and stops its workers; anything left
-# after TimeoutStopSec is killed.
-KillMode=mixed
+# KillMode=process: systemd signals the daemon only, never its workers.
+# "systemctl stop" sends SIGTERM to the daemon, which drains and stops its
+# workers itself (SIGKILL after kill_timeout). When the daemon crashes (or
+# "frutos update" replaces it) its workers keep their connections for
+# restart.orphan_grace, and the daemon systemd restarts adopts them; with
+# mixed or control-group, systemd would kill them all with the daemon.
+KillMode=process
+# frutos update starts a new daemon and exits: the old one names the new
+# one the unit's main process (sd_notify MAINPID=), which needs this.
+NotifyAccess=main
 TimeoutStopSec=60
 Restart=on-failure
-RestartSec=2
+RestartSec=1
 LimitNOFILE=1048576
 
 [Install]

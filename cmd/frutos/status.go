@@ -171,8 +171,12 @@ func printStatus(io *IOStreams, st control.Status, asJSON bool) error {
 		if redis == "" {
 			redis = "-"
 		}
+		status := w.Status
+		if w.Adopted {
+			status += " (adopted)"
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%d\t%.0f\t%s\n",
-			w.ID, pid, w.Status, up, w.Restarts, w.CPU, tui.FormatBytes(w.Memory), w.Connections, w.EventsPerS, redis)
+			w.ID, pid, status, up, w.Restarts, w.CPU, tui.FormatBytes(w.Memory), w.Connections, w.EventsPerS, redis)
 		conns += w.Connections
 		mem += w.Memory
 	}

@@ -69,7 +69,7 @@ func runWorker(opts *workerOptions) error {
 		daemon = opts.IO.In
 	}
 	return workerError(cluster.Run(opts.Ctx, cluster.ProcessOptions{
-		Spec: opts.Spec, Config: cfg, Daemon: daemon,
+		Spec: opts.Spec, Config: cfg, Daemon: daemon, OwnStdio: supervised,
 		Out: opts.IO.Out, Err: opts.IO.ErrOut, LogLevel: opts.Getenv("FRUTOS_LOG_LEVEL"),
 	}))
 }

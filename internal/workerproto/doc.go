@@ -56,15 +56,52 @@
 //
 // # Liveness
 //
-// The daemon starts every worker with a pipe on its stdin, holds the write
-// end for as long as it lives, and never writes to it. The worker reads its
-// stdin until EOF (UntilEOF): EOF, or a read error, means the daemon is gone
-// (even killed with SIGKILL, which no signal reports), and the worker then
-// drains and exits as it does on SIGTERM, instead of lingering as an orphan
-// nobody routes to. A standalone worker does not watch its stdin. On Linux
-// the daemon also sets the worker's parent-death signal to SIGTERM, which
-// ends the same way; the pipe is the rule that holds on every platform, and
-// the one a test can drive.
+// A supervised worker has a daemon while at least one of these holds it:
+//   - its parent's pipe. The daemon that starts a worker gives it a pipe on
+//     stdin, holds the write end for as long as it lives, and never writes
+//     to it. The worker reads its stdin until EOF (UntilEOF): EOF, or a read
+//     error, means its parent is gone, even killed with SIGKILL, which no
+//     signal reports.
+//   - a lease. A daemon that did not start the worker (it adopts the
+//     workers of a daemon that died, or takes over from one in `frutos
+//     update`) asks for one on the private socket: GET LeasePath with
+//     Upgrade: LeaseProtocol (DialLease, AcceptLease). The worker answers
+//     101 and its Identity, one JSON line. The daemon holds the connection
+//     for as long as it supervises the worker and writes on it only to
+//     give the worker new stdout and stderr (Lease.SendLogs: one byte and
+//     two descriptors, SCM_RIGHTS; the worker puts them on its descriptors
+//     1 and 2). Its end closing, for whatever reason, ends the lease.
+//
+// When the last one goes, the worker is orphaned. With restart.orphan_grace
+// 0 it drains and exits at once, as on SIGTERM. Otherwise it keeps serving
+// the connections it holds (their websockets are its own: nothing of them
+// passes through the daemon), takes no new session (Stats.Orphaned, Ready
+// false), writes its log to its own log files, since the daemon's pipes are
+// gone, and waits. A lease within the grace adopts it: it takes new
+// sessions again and logs to the new daemon's pipes. When the grace ends
+// it drains and exits, so that nothing is left orphaned forever. A lease
+// that comes later finds it draining (Identity.Draining): the daemon routes
+// its sessions until it is gone, and nothing more.
+//
+// The worker must ignore SIGPIPE (a Go program that writes to a broken pipe
+// on descriptor 1 or 2 is killed otherwise: its dead daemon's log pipes),
+// and must not ask for a parent-death signal, which would end it with the
+// daemon, `frutos update` included.
+//
+// The daemon must:
+//   - adopt only the workers of its own home: the sockets in the run
+//     directories under RunRoot, other than its own. A socket nobody
+//     serves is stale: remove it. Trust no file: a worker is the process
+//     serving its socket, with our uid (the socket's peer credentials), that
+//     answers a lease with its own pid and whose command line says the same
+//     (CheckProcess);
+//   - watch an adopted worker with a pidfd opened in DialLease's onPeer
+//     (it is not its child: no wait(2), no exit status), signal it through
+//     that pidfd, and hold its lease until it exits or the daemon does;
+//   - continue each adopted id's generations from the highest it found, so
+//     that its own tags stay new (see Tag).
+//
+// A standalone worker has no daemon and watches neither.
 //
 // # Stopping
 //

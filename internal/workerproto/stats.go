@@ -33,6 +33,7 @@ type Stats[R any] struct {
 	PID         int               `json:"pid"`
 	Ready       bool              `json:"ready"` // takes new sessions
 	Draining    bool              `json:"draining"`
+	Orphaned    bool              `json:"orphaned"` // no daemon holds it (see Liveness)
 	UptimeSec   float64           `json:"uptime_sec"`
 	Connections int               `json:"connections"` // Engine.IO sessions
 	Sockets     int               `json:"sockets"`     // Socket.IO sockets on "/"

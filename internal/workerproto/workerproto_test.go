@@ -3,13 +3,16 @@ package workerproto
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -197,4 +200,172 @@ func TestUntilEOFEndsWhenTheDaemonIsGone(t *testing.T) {
 	ctx = UntilEOF(parent, held)
 	cancel()
 	<-ctx.Done() // the parent ends it too
+}
+
+func TestParseTagReadsTagsBack(t *testing.T) {
+	for _, tc := range []struct{ id, gen int }{{0, 1}, {3, 17}, {99, 999999}, {12345, 1}} {
+		id, gen, ok := ParseTag(Tag(tc.id, tc.gen))
+		if !ok || id != tc.id || gen != tc.gen {
+			t.Errorf("ParseTag(Tag(%d, %d)) = %d, %d, %v", tc.id, tc.gen, id, gen, ok)
+		}
+	}
+	for _, bad := range []string{"", "t1", "w1", "wg1", "w1g", "w1g0", "w-1g2", "w01g2", "w1g02", "x1g2", "w1g2x", "w1g+2"} {
+		if id, gen, ok := ParseTag(bad); ok {
+			t.Errorf("ParseTag(%q) = %d, %d, true", bad, id, gen)
+		}
+	}
+	if g := (Identity{ID: 4, Tag: Tag(4, 9)}).Generation(); g != 9 {
+		t.Errorf("Generation = %d", g)
+	}
+	if g := (Identity{ID: 5, Tag: Tag(4, 9)}).Generation(); g != 0 {
+		t.Errorf("Generation of a tag of another id = %d", g)
+	}
+}
+
+// leaseServer is a worker's private socket that serves leases the way
+// cluster does: each one held until the daemon lets go.
+type leaseServer struct {
+	sock  string
+	held  chan *HeldLease
+	ended chan struct{}
+	logs  chan [2]*os.File
+}
+
+func serveLeases(t *testing.T, self Identity) *leaseServer {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "wl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ls := &leaseServer{sock: SocketPath(dir, Tag(1, 1)), held: make(chan *HeldLease, 4), ended: make(chan struct{}, 4),
+		logs: make(chan [2]*os.File, 4)}
+	ln, err := net.Listen("unix", ls.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+LeasePath, func(w http.ResponseWriter, r *http.Request) {
+		h, err := AcceptLease(w, r, self)
+		if err != nil {
+			return
+		}
+		ls.held <- h
+		h.Hold(func(out, errw *os.File) { ls.logs <- [2]*os.File{out, errw} })
+		ls.ended <- struct{}{}
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ls
+}
+
+// A daemon leases a worker: it learns who serves the socket from the
+// kernel before it asks, gets the identity, hands over log pipes, and the
+// worker sees the lease end when the daemon lets go.
+func TestLeaseRoundTrip(t *testing.T) {
+	self := Identity{PID: os.Getpid(), ID: 1, Tag: Tag(1, 1), Socket: "/s", Handoff: "/h", Started: time.Now().UTC().Truncate(time.Millisecond)}
+	ls := serveLeases(t, self)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var peer int
+	l, err := DialLease(ctx, ls.sock, func(pid int) error { peer = pid; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peer != os.Getpid() || l.PeerPID() != peer {
+		t.Errorf("peer pid %d, want %d", peer, os.Getpid())
+	}
+	if got := l.Identity(); !reflect.DeepEqual(got, self) {
+		t.Errorf("identity %+v, want %+v", got, self)
+	}
+	held := <-ls.held
+	if held.DaemonPID != os.Getpid() {
+		t.Errorf("the worker sees daemon pid %d", held.DaemonPID)
+	}
+
+	outR, outW, _ := os.Pipe()
+	errR, errW, _ := os.Pipe()
+	if err := l.SendLogs(outW, errW); err != nil {
+		t.Fatal(err)
+	}
+	outW.Close()
+	errW.Close()
+	got := <-ls.logs
+	for i, pair := range []struct {
+		w *os.File
+		r *os.File
+	}{{got[0], outR}, {got[1], errR}} {
+		if _, err := pair.w.Write([]byte("line\n")); err != nil {
+			t.Fatal(err)
+		}
+		pair.w.Close()
+		b, _ := io.ReadAll(pair.r)
+		if string(b) != "line\n" {
+			t.Errorf("stream %d: the daemon read %q", i, b)
+		}
+	}
+
+	select {
+	case <-ls.ended:
+		t.Fatal("the lease ended while the daemon holds it")
+	default:
+	}
+	l.Close()
+	select {
+	case <-ls.ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the worker did not see the daemon let go")
+	}
+}
+
+func TestLeaseRefusals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// a worker that lies about its pid
+	liar := serveLeases(t, Identity{PID: os.Getpid() + 1, ID: 1, Tag: Tag(1, 1)})
+	if _, err := DialLease(ctx, liar.sock, nil); err == nil || !strings.Contains(err.Error(), "served by pid") {
+		t.Errorf("a worker answering for another pid: %v", err)
+	}
+	// the daemon's check fails before anything is asked
+	ls := serveLeases(t, Identity{PID: os.Getpid()})
+	if _, err := DialLease(ctx, ls.sock, func(int) error { return errors.New("no pidfd") }); err == nil || !strings.Contains(err.Error(), "no pidfd") {
+		t.Errorf("onPeer's error: %v", err)
+	}
+	select {
+	case <-ls.held:
+		t.Error("the worker was asked although onPeer failed")
+	default:
+	}
+	// a stale socket file: nobody serves it
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "w0g1.sock")
+	ln, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	if _, err := DialLease(ctx, stale, nil); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("stale socket: %v, want ECONNREFUSED", err)
+	}
+	if _, err := DialLease(ctx, filepath.Join(dir, "gone.sock"), nil); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("missing socket: %v, want ENOENT", err)
+	}
+	// a request that is not a lease
+	rec := httptest.NewRecorder()
+	if _, err := AcceptLease(rec, httptest.NewRequest("GET", LeasePath, nil), Identity{}); err == nil || rec.Code != http.StatusBadRequest {
+		t.Errorf("plain GET: %v, HTTP %d", err, rec.Code)
+	}
+}
+
+// The process check reads the kernel's view: this test binary is no worker.
+func TestCheckProcessRefusesOtherProcesses(t *testing.T) {
+	err := CheckProcess(os.Getpid(), Identity{PID: os.Getpid(), ID: 0, Tag: Tag(0, 1)})
+	if err == nil || !strings.Contains(err.Error(), "not a frutos worker") {
+		t.Errorf("CheckProcess(self) = %v", err)
+	}
+	if err := CheckProcess(1<<22+12345, Identity{}); err == nil {
+		t.Error("CheckProcess of a pid that does not exist passed")
+	}
 }
