@@ -26,6 +26,7 @@ func TestClusterBroadcastAcrossServers(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			opts := p.opts
 			opts.Key = "t-" + p.name // one cluster for all: no cross-talk
+			opts.Stream.Name = opts.Key
 			checkBroadcastAcrossServers(t, c.URL(), opts)
 			checkBurstArrivesInOrder(t, c.URL(), opts)
 		})

@@ -1,0 +1,402 @@
+package redisadapter
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf16"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The streams protocol: @socket.io/redis-streams-adapter 0.3.x
+// (lib/adapter.ts, lib/util.ts), which speaks socket.io-adapter's
+// ClusterAdapter messages (the same types as the sharded protocol,
+// codec_sharded.go) over one Redis stream plus Pub/Sub:
+//
+//	broadcasts, socketsJoin,    XADD <stream> MAXLEN ~ <maxLen> * uid <uid> nsp <nsp> type <n> data <d>
+//	socketsLeave, disconnect
+//	broadcasts with ack,        PUBLISH <prefix>#<nsp>#          msgpack({uid, nsp, type, data})
+//	fetchSockets, serverSideEmit
+//	responses                   PUBLISH <prefix>#<nsp>#<uid>#    msgpack({uid, nsp, type, data}), uid of the requester
+//
+// In a stream entry, type is the decimal message type ("3"), and data is
+// JSON.stringify(data), or, when the message is of a type that may carry
+// binary (BROADCAST, FETCH_SOCKETS_RESPONSE, SERVER_SIDE_EMIT and its
+// response, BROADCAST_ACK) and its data does, the base64 of its msgpack;
+// a reader tells them apart by the first character ("{": JSON). Messages
+// without data (heartbeats of 0.2.x) have no data field. Entries are read
+// with XREAD BLOCK from the last id read ("$" at start), so a server that
+// loses Redis resumes where it was. The entry id is the recovery offset of
+// a broadcast: it is appended to the event's arguments, and a session is
+// restored by reading the stream after it (XRANGE).
+//
+// The stream is <streamName> ("socket.io"), or with streamCount > 1
+// <streamName>-<i> where i = hashCode(nsp) % streamCount (Java's
+// String.hashCode on UTF-16 units, as a signed 32-bit int, so i may be
+// negative: "socket.io--1"). Pub/Sub uses <channelPrefix> ("socket.io");
+// useShardedPubSub selects SPUBLISH/SSUBSCRIBE. Servers SUBSCRIBE their
+// namespace channel and their own response channel; serverCount is PUBSUB
+// NUMSUB (SHARDNUMSUB) of the namespace channel. uids and request ids are
+// 16 hex digits. 0.3.x sends no heartbeats (0.2.x put them in the stream;
+// they are read and ignored).
+//
+// Sessions (connection state recovery): SET <sessionKeyPrefix><pid>
+// base64(msgpack({sid, pid, rooms, data})) PX <maxDisconnectionDuration>
+// ("sio:session:"), read back with GET and DEL in a MULTI. See
+// streams_sessions.go for what this package adds.
+
+// StreamOptions are the settings of the streams protocol, Node's
+// createAdapter options of @socket.io/redis-streams-adapter. Every server
+// and emitter of a namespace must agree on Name, Count and, for recovery,
+// SessionPrefix. The zero value is Node's defaults.
+type StreamOptions struct {
+	// Name is the stream (streamName), "socket.io" by default; with Count
+	// > 1 the prefix of the streams.
+	Name string
+	// Count spreads namespaces over that many streams (streamCount, 1):
+	// each namespace stays on one stream, so its messages keep their order.
+	Count int
+	// MaxLen bounds the stream (maxLen, 10,000): XADD trims it with MAXLEN
+	// ~. A session whose offset was trimmed away cannot be restored.
+	MaxLen int64
+	// ReadCount is how many entries one XREAD returns at most (readCount:
+	// 100 in Node; 1,000 here by default).
+	ReadCount int64
+	// Block is how long one XREAD waits for entries (blockTimeInMs, 5s).
+	Block time.Duration
+	// SessionPrefix starts the keys of stored sessions (sessionKeyPrefix,
+	// "sio:session:").
+	SessionPrefix string
+}
+
+func (o *StreamOptions) withDefaults() {
+	if o.Name == "" {
+		o.Name = "socket.io"
+	}
+	if o.Count < 1 {
+		o.Count = 1
+	}
+	if o.MaxLen <= 0 {
+		o.MaxLen = 10_000
+	}
+	if o.ReadCount <= 0 {
+		o.ReadCount = 1000
+	}
+	if o.Block <= 0 {
+		o.Block = 5 * time.Second
+	}
+	if o.SessionPrefix == "" {
+		o.SessionPrefix = "sio:session:"
+	}
+}
+
+// streamNames are the streams, in index order.
+func (o StreamOptions) streamNames() []string {
+	if o.Count <= 1 {
+		return []string{o.Name}
+	}
+	out := make([]string, o.Count)
+	for i := range out {
+		out[i] = o.Name + "-" + strconv.Itoa(i)
+	}
+	return out
+}
+
+// streamFor is the stream of a namespace (Node's computeStreamName).
+func (o StreamOptions) streamFor(nsp string) string {
+	if o.Count <= 1 {
+		return o.Name
+	}
+	return o.Name + "-" + strconv.Itoa(int(jsHashCode(nsp)%int32(o.Count)))
+}
+
+// jsHashCode is the adapter's hashCode: hash = hash*31 + charCode, kept
+// to a signed 32-bit integer, over UTF-16 code units.
+func jsHashCode(s string) int32 {
+	var h int32
+	for _, u := range utf16.Encode([]rune(s)) {
+		h = h*31 + int32(u)
+	}
+	return h
+}
+
+// streamID is a stream entry id, <milliseconds>-<sequence>.
+type streamID struct{ ms, seq uint64 }
+
+func parseStreamID(s string) (streamID, bool) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return streamID{}, false
+	}
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	if err1 != nil || err2 != nil {
+		return streamID{}, false
+	}
+	return streamID{ms, seq}, true
+}
+
+func (id streamID) String() string {
+	return strconv.FormatUint(id.ms, 10) + "-" + strconv.FormatUint(id.seq, 10)
+}
+
+func (id streamID) less(o streamID) bool {
+	return id.ms < o.ms || id.ms == o.ms && id.seq < o.seq
+}
+
+func (id streamID) isZero() bool { return id == streamID{} }
+
+// prev is the id just before id (for inclusive XRANGE ends; Redis before
+// 6.2 has no exclusive ranges, and Node's adapter avoids them too).
+func (id streamID) prev() streamID {
+	switch {
+	case id.seq > 0:
+		return streamID{id.ms, id.seq - 1}
+	case id.ms > 0:
+		return streamID{id.ms - 1, ^uint64(0)}
+	}
+	return id
+}
+
+// streamsCodec is the Pub/Sub half of the streams protocol for one
+// namespace; the stream half is encodeStreamEntry and decodeStreamEntry.
+type streamsCodec struct {
+	nsp      string
+	uid      string
+	mode     subMode // subChannel, or subShard with useShardedPubSub
+	stream   string
+	maxLen   int64
+	channel  string // <prefix>#<nsp>#
+	response string // <prefix>#<nsp>#<uid>#
+}
+
+func newStreamsCodec(prefix, nsp, uid string, sharded bool, so StreamOptions) *streamsCodec {
+	ch := prefix + "#" + nsp + "#"
+	mode := subChannel
+	if sharded {
+		mode = subShard
+	}
+	return &streamsCodec{nsp: nsp, uid: uid, mode: mode, stream: so.streamFor(nsp), maxLen: so.MaxLen,
+		channel: ch, response: ch + uid + "#"}
+}
+
+func (c *streamsCodec) subscriptions() []subscription {
+	return []subscription{{c.mode, c.channel}, {c.mode, c.response}}
+}
+
+func (c *streamsCodec) roomChannels() bool                                { return false }
+func (c *streamsCodec) roomSubscription(string, bool) (subscription, bool) { return subscription{}, false }
+func (c *streamsCodec) roomOf(string) (string, bool)                      { return "", false }
+func (c *streamsCodec) countChannel() string                              { return c.channel }
+
+// ephemeral reports whether a message goes through Pub/Sub rather than
+// the stream (Node's isEphemeral, plus the responses).
+func ephemeral(m message) bool {
+	switch m.Kind {
+	case kindBroadcast:
+		return m.RequestID != ""
+	case kindFetchSockets, kindServerSideEmit:
+		return true
+	}
+	return m.Kind.isResponse()
+}
+
+func (c *streamsCodec) encode(m message) (outgoing, error) {
+	typ, data, err := clusterData(m)
+	if err != nil {
+		return outgoing{}, err
+	}
+	if !ephemeral(m) {
+		fields, err := streamFields(m.UID, m.Nsp, typ, data)
+		return outgoing{stream: c.stream, maxLen: c.maxLen, fields: fields}, err
+	}
+	channel := c.channel
+	if m.Kind.isResponse() {
+		if m.To == "" {
+			return outgoing{}, errors.New("streams protocol: response without a requester")
+		}
+		channel = c.channel + m.To + "#"
+	}
+	// @msgpack/msgpack's encode of the whole message, whatever it holds.
+	b, err := appendValue(nil, map[string]any{"type": typ, "data": data, "uid": m.UID, "nsp": m.Nsp})
+	return outgoing{channel: channel, payload: b}, err
+}
+
+func (c *streamsCodec) decode(_ string, payload []byte) (message, error) {
+	return decodeClusterMessage(payload)
+}
+
+// clusterData is a message as a ClusterAdapter type and data object.
+func clusterData(m message) (int, map[string]any, error) {
+	withID := func(d map[string]any) map[string]any {
+		if m.RequestID != "" {
+			d["requestId"] = m.RequestID
+		}
+		return d
+	}
+	switch m.Kind {
+	case kindBroadcast:
+		return clusterBroadcast, withID(map[string]any{"packet": eventPacket(m.Nsp, m.Data), "opts": targetMap(m.Target)}), nil
+	case kindSocketsJoin:
+		return clusterSocketsJoin, map[string]any{"opts": targetMap(m.Target), "rooms": nonNil(m.Rooms)}, nil
+	case kindSocketsLeave:
+		return clusterSocketsLeave, map[string]any{"opts": targetMap(m.Target), "rooms": nonNil(m.Rooms)}, nil
+	case kindDisconnectSockets:
+		return clusterDisconnectSockets, map[string]any{"opts": targetMap(m.Target), "close": m.Close}, nil
+	case kindFetchSockets:
+		return clusterFetchSockets, withID(map[string]any{"opts": targetMap(m.Target)}), nil
+	case kindFetchSocketsResponse:
+		return clusterFetchSocketsResponse, withID(map[string]any{"sockets": nonNilAny(m.Sockets)}), nil
+	case kindServerSideEmit:
+		return clusterServerSideEmit, withID(map[string]any{"packet": m.Data}), nil
+	case kindServerSideEmitResponse:
+		return clusterServerSideEmitResponse, withID(map[string]any{"packet": m.Value}), nil
+	case kindBroadcastClientCount:
+		return clusterBroadcastClientCount, withID(map[string]any{"clientCount": m.ClientCount}), nil
+	case kindBroadcastAck:
+		return clusterBroadcastAck, withID(map[string]any{"packet": m.Value}), nil
+	}
+	return 0, nil, fmt.Errorf("streams protocol: cannot send message kind %d", m.Kind)
+}
+
+// streamFields are the XADD fields of a message, in Node's order.
+func streamFields(uid, nsp string, typ int, data map[string]any) ([]any, error) {
+	var encoded string
+	if mayContainBinary(typ) && hasBinary(data) {
+		b, err := appendValue(nil, data)
+		if err != nil {
+			return nil, err
+		}
+		encoded = base64.StdEncoding.EncodeToString(b)
+	} else {
+		b, err := marshalJSON(data)
+		if err != nil {
+			// NaN or an infinity, which JSON cannot carry: msgpack can.
+			if b, err = appendValue(nil, data); err != nil {
+				return nil, err
+			}
+			encoded = base64.StdEncoding.EncodeToString(b)
+		} else {
+			encoded = string(b)
+		}
+	}
+	return []any{"uid", uid, "nsp", nsp, "type", strconv.Itoa(typ), "data", encoded}, nil
+}
+
+// xaddArgs is the XADD of a stream entry (Node's: MAXLEN ~, id *).
+func xaddArgs(stream string, maxLen int64, fields []any) *redis.XAddArgs {
+	return &redis.XAddArgs{Stream: stream, MaxLen: maxLen, Approx: true, ID: "*", Values: fields}
+}
+
+// streamEntry is a decoded stream entry. A plain broadcast keeps its
+// arguments undecoded (raw JSON, or already decoded from msgpack) until a
+// local socket or a restored session needs them: every server reads every
+// entry, and most are for clients of other servers.
+type streamEntry struct {
+	id    streamID
+	idStr string
+	m     message // Data is nil for a broadcast until args() decodes it
+	raw   json.RawMessage
+}
+
+// args returns the broadcast's [event, ...args], decoding them once.
+func (e *streamEntry) args() ([]any, error) {
+	if e.m.Data != nil || e.raw == nil {
+		return e.m.Data, nil
+	}
+	d := json.NewDecoder(bytes.NewReader(e.raw))
+	d.UseNumber()
+	var data []any
+	if err := d.Decode(&data); err != nil {
+		return nil, fmt.Errorf("broadcast arguments: %w", err)
+	}
+	if len(data) == 0 {
+		return nil, errors.New("broadcast arguments: empty")
+	}
+	e.m.Data, e.raw = data, nil
+	return data, nil
+}
+
+// jsonBroadcast is a broadcast's data as JSON, its arguments left raw.
+type jsonBroadcast struct {
+	RequestID any `json:"requestId"`
+	Packet    struct {
+		Type any             `json:"type"`
+		Data json.RawMessage `json:"data"`
+	} `json:"packet"`
+	Opts struct {
+		Rooms  []any          `json:"rooms"`
+		Except []any          `json:"except"`
+		Flags  map[string]any `json:"flags"`
+	} `json:"opts"`
+}
+
+// decodeStreamEntry reads one entry of the stream.
+func decodeStreamEntry(x redis.XMessage) (streamEntry, error) {
+	id, ok := parseStreamID(x.ID)
+	if !ok {
+		return streamEntry{}, fmt.Errorf("stream entry id %q", x.ID)
+	}
+	e := streamEntry{id: id, idStr: x.ID}
+	field := func(k string) string { s, _ := x.Values[k].(string); return s }
+	typ, err := strconv.Atoi(field("type"))
+	if err != nil {
+		return e, fmt.Errorf("stream entry %s: type %q", x.ID, field("type"))
+	}
+	e.m.UID, e.m.Nsp = field("uid"), field("nsp")
+	data := field("data")
+	if typ == clusterBroadcast && strings.HasPrefix(data, "{") {
+		var b jsonBroadcast
+		if err := json.Unmarshal([]byte(data), &b); err != nil {
+			return e, fmt.Errorf("stream entry %s: %w", x.ID, err)
+		}
+		if t, ok := number(b.Packet.Type); ok && t != packetEvent && t != packetBinaryEvent {
+			return e, fmt.Errorf("stream entry %s: packet type %v is not an event", x.ID, t)
+		}
+		if len(b.Packet.Data) == 0 || b.Packet.Data[0] != '[' {
+			return e, fmt.Errorf("stream entry %s: packet data is not [event, ...args]", x.ID)
+		}
+		e.m.Kind = kindBroadcast
+		e.m.RequestID = idString(b.RequestID)
+		e.m.Target = target{Rooms: stringList(b.Opts.Rooms), Except: stringList(b.Opts.Except), Flags: flagsFrom(b.Opts.Flags)}
+		e.raw = b.Packet.Data
+		return e, nil
+	}
+	raw := map[string]any{"uid": e.m.UID, "nsp": e.m.Nsp, "type": float64(typ)}
+	switch {
+	case data == "":
+	case strings.HasPrefix(data, "{"):
+		var v map[string]any
+		d := json.NewDecoder(strings.NewReader(data))
+		d.UseNumber()
+		if err := d.Decode(&v); err != nil {
+			return e, fmt.Errorf("stream entry %s: %w", x.ID, err)
+		}
+		raw["data"] = v
+	default:
+		b, err := base64.StdEncoding.DecodeString(data)
+		if err != nil {
+			return e, fmt.Errorf("stream entry %s: data is neither JSON nor base64", x.ID)
+		}
+		v, err := decodeValue(b)
+		if err != nil {
+			return e, fmt.Errorf("stream entry %s: %w", x.ID, err)
+		}
+		raw["data"] = v
+	}
+	m, err := decodeClusterMap(raw)
+	if err != nil {
+		return e, fmt.Errorf("stream entry %s: %w", x.ID, err)
+	}
+	if e.m.Nsp == "" {
+		m.Nsp = "" // Node skips entries without a namespace; so do we
+	}
+	e.m = m
+	return e, nil
+}
