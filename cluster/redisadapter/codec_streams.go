@@ -190,10 +190,12 @@ func (c *streamsCodec) subscriptions() []subscription {
 	return []subscription{{c.mode, c.channel}, {c.mode, c.response}}
 }
 
-func (c *streamsCodec) roomChannels() bool                                { return false }
-func (c *streamsCodec) roomSubscription(string, bool) (subscription, bool) { return subscription{}, false }
-func (c *streamsCodec) roomOf(string) (string, bool)                      { return "", false }
-func (c *streamsCodec) countChannel() string                              { return c.channel }
+func (c *streamsCodec) roomChannels() bool { return false }
+func (c *streamsCodec) roomSubscription(string, bool) (subscription, bool) {
+	return subscription{}, false
+}
+func (c *streamsCodec) roomOf(string) (string, bool) { return "", false }
+func (c *streamsCodec) countChannel() string         { return c.channel }
 
 // ephemeral reports whether a message goes through Pub/Sub rather than
 // the stream (Node's isEphemeral, plus the responses).

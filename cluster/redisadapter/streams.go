@@ -40,8 +40,8 @@ type streamLog struct {
 	// mu is the order of delivery: held while an entry is applied, while
 	// a restore takes its snapshot, and while a restored socket gets what
 	// arrived in between (streams_sessions.go).
-	mu      sync.Mutex
-	nsps    map[string]*nspAdapter
+	mu    sync.Mutex
+	nsps  map[string]*nspAdapter
 	pos   streamID       // the last entry applied, or where reading started
 	ready bool           // pos is known: what is added from now on will be read
 	cache []*streamEntry // the last entries read, oldest first

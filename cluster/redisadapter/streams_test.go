@@ -311,7 +311,7 @@ func TestStreamsRestoresShareOneRead(t *testing.T) {
 		user := fmt.Sprint(i)
 		c, rec := recoverable(t, a, user, nil)
 		settled(t, a, "user:"+user)
-		a.IO.To(socket.Room("user:" + user)).Emit("first", i)
+		a.IO.To(socket.Room("user:"+user)).Emit("first", i)
 		rec.WaitN(t, "first", 1, 5*time.Second)
 		sessions = append(sessions, c.Session())
 		_ = c.Close()
