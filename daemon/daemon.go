@@ -70,7 +70,7 @@ type app struct {
 	front *FrontDoor
 	redis *redisctl.Target
 	rstat control.Redis
-	hosts *registry    // the fleet heartbeat
+	hosts *registry   // the fleet heartbeat
 	emit  *emitServer // POST /v1/emit (emit.listen), or nil
 }
 
