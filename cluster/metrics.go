@@ -193,6 +193,7 @@ func writePrometheus(out io.Writer, st Stats) {
 		{"frutos_redis_stream_appended_total", "Entries added to the Redis stream (streams adapter).", r.Appended},
 		{"frutos_redis_stream_reads_total", "XREAD calls on the stream (streams adapter).", r.StreamReads},
 		{"frutos_redis_stream_ranges_total", "Range reads of the stream for restores older than what was read (streams adapter).", r.StreamRanges},
+		{"frutos_redis_stream_skipped_total", "Times Redis trimmed stream entries before this worker read them (streams adapter).", r.StreamSkipped},
 		{"frutos_sessions_restored_total", "Sessions restored from Redis (streams adapter).", r.Restored},
 		{"frutos_sessions_restore_misses_total", "Sessions asked for and not restored (streams adapter).", r.RestoreMisses},
 	} {

@@ -186,7 +186,12 @@ func setUp(ctx context.Context, opts Options) (*env, func(), error) {
 	}
 	if os.Geteuid() == 0 && exec.Command("mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", e.logsDir).Run() == nil {
 		e.tmpfs = true
-		undo = append(undo, func() { _ = exec.Command("umount", "-l", e.logsDir).Run() })
+		undo = append(undo, func() {
+			if opts.KeepDir { // the logs outlive their tmpfs
+				_ = exec.Command("cp", "-a", e.logsDir, filepath.Join(dir, "logs-kept")).Run()
+			}
+			_ = exec.Command("umount", "-l", e.logsDir).Run()
+		})
 	}
 	yaml := fmt.Sprintf(`app: chaos
 instances: %d

@@ -128,6 +128,7 @@ type Status struct {
 	Appended      uint64 `json:"appended,omitempty"`       // entries added to the stream
 	StreamReads   uint64 `json:"stream_reads,omitempty"`   // XREAD calls
 	StreamRanges  uint64 `json:"stream_ranges,omitempty"`  // XRANGE calls (restores older than what was read)
+	StreamSkipped uint64 `json:"stream_skipped,omitempty"` // times Redis trimmed entries before this server read them
 	Restored      uint64 `json:"restored,omitempty"`       // sessions restored from Redis
 	RestoreMisses uint64 `json:"restore_misses,omitempty"` // sessions asked for and not restored
 	LiveSessions  int    `json:"live_sessions,omitempty"`  // sessions of connected sockets kept in Redis
@@ -184,6 +185,7 @@ type Adapter struct {
 	timedOut      atomic.Uint64
 	pubErrLog     throttle
 	decodeErrLog  throttle
+	missLog       throttle
 
 	// tap, in tests, sees every decoded message of other senders.
 	tap atomic.Pointer[func(channel string, payload []byte, m message)]
@@ -191,11 +193,13 @@ type Adapter struct {
 	handedOver atomic.Uint64 // sessions restored from another server
 
 	// The streams protocol (streams.go, streams_sessions.go).
+	logsMu        sync.Mutex
 	logs          map[string]*streamLog // by stream name
 	leases        *leases
 	appended      atomic.Uint64
 	streamReads   atomic.Uint64
 	streamRanges  atomic.Uint64
+	streamSkipped atomic.Uint64
 	restored      atomic.Uint64
 	restoreMisses atomic.Uint64
 }
@@ -224,6 +228,7 @@ func New(client redis.UniversalClient, opts Options) *Adapter {
 		placeBackoff: opts.BackoffMin,
 		pubErrLog:    throttle{every: 10 * time.Second},
 		decodeErrLog: throttle{every: 10 * time.Second},
+		missLog:      throttle{every: 10 * time.Second},
 	}
 	if cc, ok := client.(*redis.ClusterClient); ok {
 		a.cluster, a.perNode = cc, opts.Sharded

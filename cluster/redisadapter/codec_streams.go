@@ -96,18 +96,6 @@ func (o *StreamOptions) withDefaults() {
 	}
 }
 
-// streamNames are the streams, in index order.
-func (o StreamOptions) streamNames() []string {
-	if o.Count <= 1 {
-		return []string{o.Name}
-	}
-	out := make([]string, o.Count)
-	for i := range out {
-		out[i] = o.Name + "-" + strconv.Itoa(i)
-	}
-	return out
-}
-
 // streamFor is the stream of a namespace (Node's computeStreamName).
 func (o StreamOptions) streamFor(nsp string) string {
 	if o.Count <= 1 {
@@ -297,31 +285,43 @@ func xaddArgs(stream string, maxLen int64, fields []any) *redis.XAddArgs {
 }
 
 // streamEntry is a decoded stream entry. A plain broadcast keeps its
-// arguments undecoded (raw JSON, or already decoded from msgpack) until a
-// local socket or a restored session needs them: every server reads every
-// entry, and most are for clients of other servers.
+// packet undecoded (its data field as Redis gave it) until a local socket
+// or a restored session needs it: every server reads every entry, and
+// most are for clients of other servers, whose payloads (up to
+// max_payload) are never even scanned here.
 type streamEntry struct {
 	id    streamID
 	idStr string
 	m     message // Data is nil for a broadcast until args() decodes it
-	raw   json.RawMessage
+	raw   string  // the data field of a broadcast not decoded yet
+	cost  int     // its weight in the cache, when it was added
 }
+
+// size is what the entry weighs in the cache.
+func (e *streamEntry) size() int { return len(e.raw) + 64 + 16*len(e.m.Data) }
 
 // args returns the broadcast's [event, ...args], decoding them once.
 func (e *streamEntry) args() ([]any, error) {
-	if e.m.Data != nil || e.raw == nil {
+	if e.m.Data != nil || e.raw == "" {
+		if e.m.Data == nil {
+			return nil, errors.New("broadcast without arguments")
+		}
 		return e.m.Data, nil
 	}
-	d := json.NewDecoder(bytes.NewReader(e.raw))
+	var b jsonBroadcast
+	if err := json.Unmarshal([]byte(e.raw), &b); err != nil {
+		return nil, fmt.Errorf("stream entry %s: %w", e.idStr, err)
+	}
+	if t, ok := number(b.Packet.Type); ok && t != packetEvent && t != packetBinaryEvent {
+		return nil, fmt.Errorf("stream entry %s: packet type %v is not an event", e.idStr, t)
+	}
+	d := json.NewDecoder(bytes.NewReader(b.Packet.Data))
 	d.UseNumber()
 	var data []any
-	if err := d.Decode(&data); err != nil {
-		return nil, fmt.Errorf("broadcast arguments: %w", err)
+	if err := d.Decode(&data); err != nil || len(data) == 0 {
+		return nil, fmt.Errorf("stream entry %s: packet data is not [event, ...args]", e.idStr)
 	}
-	if len(data) == 0 {
-		return nil, errors.New("broadcast arguments: empty")
-	}
-	e.m.Data, e.raw = data, nil
+	e.m.Data, e.raw = data, ""
 	return data, nil
 }
 
@@ -332,11 +332,51 @@ type jsonBroadcast struct {
 		Type any             `json:"type"`
 		Data json.RawMessage `json:"data"`
 	} `json:"packet"`
-	Opts struct {
-		Rooms  []any          `json:"rooms"`
-		Except []any          `json:"except"`
-		Flags  map[string]any `json:"flags"`
-	} `json:"opts"`
+	Opts jsonOpts `json:"opts"`
+}
+
+type jsonOpts struct {
+	Rooms  []any          `json:"rooms"`
+	Except []any          `json:"except"`
+	Flags  map[string]any `json:"flags"`
+}
+
+func (o jsonOpts) target() target {
+	return target{Rooms: stringList(o.Rooms), Except: stringList(o.Except), Flags: flagsFrom(o.Flags)}
+}
+
+// broadcastTarget reads the selector of a broadcast's JSON data without
+// scanning its packet: opts is the last key in Node's order
+// ({packet, opts}) and the first in ours (sorted keys). A quote inside a
+// JSON string is escaped, so `,"opts":` cannot come from a room name; it
+// may come from the payload, hence the last one, and the check that the
+// object ends right after it. Anything else (a broadcast with ack, keys
+// in another order) takes the full decode.
+func broadcastTarget(data string) (target, bool) {
+	const first, last = `{"opts":`, `,"opts":`
+	var rest string
+	switch {
+	case strings.Contains(data, `"requestId"`):
+		return target{}, false
+	case strings.HasPrefix(data, first):
+		rest = data[len(first):]
+	default:
+		i := strings.LastIndex(data, last)
+		if i < 0 {
+			return target{}, false
+		}
+		rest = data[i+len(last):]
+	}
+	d := json.NewDecoder(strings.NewReader(rest))
+	var o jsonOpts
+	if err := d.Decode(&o); err != nil {
+		return target{}, false
+	}
+	after := rest[d.InputOffset():]
+	if after != "}" && !strings.HasPrefix(after, `,"packet":`) {
+		return target{}, false
+	}
+	return o.target(), true
 }
 
 // decodeStreamEntry reads one entry of the stream.
@@ -354,20 +394,21 @@ func decodeStreamEntry(x redis.XMessage) (streamEntry, error) {
 	e.m.UID, e.m.Nsp = field("uid"), field("nsp")
 	data := field("data")
 	if typ == clusterBroadcast && strings.HasPrefix(data, "{") {
+		if t, ok := broadcastTarget(data); ok {
+			e.m.Kind, e.m.Target, e.raw = kindBroadcast, t, data
+			return e, nil
+		}
 		var b jsonBroadcast
 		if err := json.Unmarshal([]byte(data), &b); err != nil {
 			return e, fmt.Errorf("stream entry %s: %w", x.ID, err)
 		}
-		if t, ok := number(b.Packet.Type); ok && t != packetEvent && t != packetBinaryEvent {
-			return e, fmt.Errorf("stream entry %s: packet type %v is not an event", x.ID, t)
-		}
-		if len(b.Packet.Data) == 0 || b.Packet.Data[0] != '[' {
-			return e, fmt.Errorf("stream entry %s: packet data is not [event, ...args]", x.ID)
-		}
 		e.m.Kind = kindBroadcast
 		e.m.RequestID = idString(b.RequestID)
-		e.m.Target = target{Rooms: stringList(b.Opts.Rooms), Except: stringList(b.Opts.Except), Flags: flagsFrom(b.Opts.Flags)}
-		e.raw = b.Packet.Data
+		e.m.Target = b.Opts.target()
+		e.raw = data
+		if _, err := e.args(); err != nil {
+			return e, err
+		}
 		return e, nil
 	}
 	raw := map[string]any{"uid": e.m.UID, "nsp": e.m.Nsp, "type": float64(typ)}

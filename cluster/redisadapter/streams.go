@@ -50,6 +50,7 @@ type streamLog struct {
 	floor      streamID
 	floorEntry bool
 	pins       int        // restores reading old entries: do not trim
+	bytes      int        // the cache's weight (streamEntry.cost)
 	epoch      uint64     // bumped when the stream starts again
 	fillMu     sync.Mutex // one backfill at a time
 
@@ -61,39 +62,61 @@ type streamLog struct {
 	errLog  throttle
 }
 
-// maxCache bounds the entries kept per stream whatever MaxLen says:
-// restores from older offsets read Redis (one shared XRANGE).
-const maxCache = 50_000
+// maxCache and maxCacheBytes bound the entries kept per stream whatever
+// MaxLen says (big payloads): restores from older offsets read Redis (one
+// shared read).
+const (
+	maxCache      = 50_000
+	maxCacheBytes = 16 << 20
+)
 
 // backfillPage is the COUNT of each XRANGE of a backfill.
 const backfillPage = 1000
 
 func (a *Adapter) startStreams() {
 	a.logs = map[string]*streamLog{}
-	for _, name := range a.opts.Stream.streamNames() {
-		l := &streamLog{a: a, name: name, nsps: map[string]*nspAdapter{},
-			cap: int(min(a.opts.Stream.MaxLen+1024, maxCache)), errLog: throttle{every: 10 * time.Second}}
-		a.logs[name] = l
-		a.wg.Add(1)
-		go l.run(a.ctx)
-	}
 	a.leases = newLeases(a)
 	a.wg.Add(1)
 	go a.leases.run(a.ctx)
 }
 
-// streamOf is the stream a namespace's broadcasts travel on.
+// streamOf is the stream a namespace's broadcasts travel on, read from
+// the first namespace on. (Node starts a reader for streams 0 to
+// streamCount-1 only, so a namespace whose hash is negative, which it
+// sends to "<name>--<i>", is never read by Node servers; here every
+// namespace's stream is read.)
 func (a *Adapter) streamOf(nsp string) *streamLog {
-	if a.logs == nil {
-		return nil
+	name := a.opts.Stream.streamFor(nsp)
+	a.logsMu.Lock()
+	defer a.logsMu.Unlock()
+	if l := a.logs[name]; l != nil {
+		return l
 	}
-	return a.logs[a.opts.Stream.streamFor(nsp)]
+	l := &streamLog{a: a, name: name, nsps: map[string]*nspAdapter{},
+		cap: int(min(a.opts.Stream.MaxLen+1024, maxCache)), errLog: throttle{every: 10 * time.Second}}
+	a.logs[name] = l
+	if a.ctx.Err() == nil { // not closed
+		a.wg.Add(1)
+		go l.run(a.ctx)
+	}
+	return l
+}
+
+// streamLogs lists the streams being read.
+func (a *Adapter) streamLogs() []*streamLog {
+	a.logsMu.Lock()
+	defer a.logsMu.Unlock()
+	out := make([]*streamLog, 0, len(a.logs))
+	for _, l := range a.logs {
+		out = append(out, l)
+	}
+	return out
 }
 
 // streamsReady reports whether every stream is being read (always true in
 // the Pub/Sub protocols).
 func (a *Adapter) streamsReady() bool {
-	for _, l := range a.logs {
+	for _, l := range a.streamLogs() {
 		l.mu.Lock()
 		ready := l.ready
 		l.mu.Unlock()
@@ -106,11 +129,12 @@ func (a *Adapter) streamsReady() bool {
 
 func (a *Adapter) streamStatus(s *Status) {
 	s.Appended, s.StreamReads, s.StreamRanges = a.appended.Load(), a.streamReads.Load(), a.streamRanges.Load()
+	s.StreamSkipped = a.streamSkipped.Load()
 	s.Restored, s.RestoreMisses = a.restored.Load(), a.restoreMisses.Load()
 	if a.leases != nil {
 		s.LiveSessions = a.leases.count()
 	}
-	for _, l := range a.logs {
+	for _, l := range a.streamLogs() {
 		if l.down.Load() {
 			s.State, s.LastError = StateReconnecting, *l.lastErr.Load()
 		}
@@ -120,7 +144,7 @@ func (a *Adapter) streamStatus(s *Status) {
 // unblockStreams wakes the readers blocked in XREAD, so Close does not
 // wait for their BLOCK to run out.
 func (a *Adapter) unblockStreams() {
-	for _, l := range a.logs {
+	for _, l := range a.streamLogs() {
 		l.connMu.Lock()
 		rc := l.conn
 		l.connMu.Unlock()
@@ -247,12 +271,41 @@ func (l *streamLog) run(ctx context.Context) {
 		}
 		l.recovered()
 		backoff = l.a.opts.BackoffMin
+		n := 0
 		for _, s := range res {
 			for _, x := range s.Messages {
 				l.apply(x)
-				from = x.ID
+				n++
 			}
 		}
+		if n == int(so.ReadCount) {
+			l.checkLag(ctx, rc.cmd, from) // a full batch: behind the stream's end
+		}
+		for _, s := range res {
+			if k := len(s.Messages); k > 0 {
+				from = s.Messages[k-1].ID
+			}
+		}
+	}
+}
+
+// checkLag reports entries Redis trimmed (MAXLEN) before this server read
+// them: they are gone for every reader. It asks only when a read came back
+// full, so the reader is behind.
+func (l *streamLog) checkLag(ctx context.Context, c redis.Cmdable, before string) {
+	info, err := c.XInfoStream(ctx, l.name).Result()
+	if err != nil {
+		return
+	}
+	deleted, ok1 := parseStreamID(info.MaxDeletedEntryID)
+	pos, ok2 := parseStreamID(before)
+	if !ok1 || !ok2 || !pos.less(deleted) {
+		return
+	}
+	l.a.streamSkipped.Add(1)
+	if n, ok := l.errLog.allow(); ok {
+		l.a.log.Warn("this server fell behind the stream: Redis trimmed entries it had not read (MAXLEN); those events are lost to its clients; raise redis.streams.max_len or add CPU",
+			"stream", l.name, "read_up_to", before, "trimmed_up_to", deleted.String(), "max_len", l.a.opts.Stream.MaxLen, "suppressed", n)
 	}
 }
 
@@ -294,7 +347,7 @@ func (l *streamLog) position(last streamID, start bool) string {
 		l.a.log.Warn("the redis stream lost entries this server had read (Redis restarted without its data?); reading it from its start",
 			"stream", l.name, "read_up_to", l.pos.String(), "stream_ends_at", last.String())
 		clear(l.cache)
-		l.cache = l.cache[:0]
+		l.cache, l.bytes = l.cache[:0], 0
 		l.pos, l.floor, l.floorEntry = last, last, !last.isZero()
 		l.epoch++
 	}
@@ -372,11 +425,20 @@ func (l *streamLog) apply(x redis.XMessage) {
 // push appends an entry to the cache, dropping the oldest beyond cap
 // (unless a restore is reading older ones: pins).
 func (l *streamLog) push(e *streamEntry) {
+	e.cost = e.size()
+	l.bytes += e.cost
 	l.cache = append(l.cache, e)
 	if l.pins > 0 {
 		return
 	}
-	if over := len(l.cache) - l.cap; over > 0 {
+	over := max(len(l.cache)-l.cap, 0)
+	for b := l.bytes; over < len(l.cache)-1 && b > maxCacheBytes; over++ {
+		b -= l.cache[over].cost
+	}
+	if over > 0 {
+		for _, old := range l.cache[:over] {
+			l.bytes -= old.cost
+		}
 		l.floor, l.floorEntry = l.cache[over-1].id, true
 		clear(l.cache[:over])
 		l.cache = l.cache[over:]
@@ -471,6 +533,10 @@ func (l *streamLog) backfill(ctx context.Context, id streamID) error {
 	if l.epoch != epoch || l.floor != end {
 		return nil // the stream started again meanwhile
 	}
+	for _, e := range got {
+		e.cost = e.size()
+		l.bytes += e.cost
+	}
 	l.cache = append(got, l.cache...)
 	l.floor, l.floorEntry = oldest, false
 	if len(xs) < room {
@@ -478,6 +544,19 @@ func (l *streamLog) backfill(ctx context.Context, id streamID) error {
 		l.floor = streamID{}
 	}
 	return nil
+}
+
+// newer reports whether the stream holds every entry since it was
+// created and begins after id: id is an offset of an earlier stream of
+// that name (Redis lost its data meanwhile). Asked only for offsets the
+// stream does not hold.
+func (l *streamLog) newer(ctx context.Context, id streamID) bool {
+	info, err := l.a.client.XInfoStream(ctx, l.name).Result()
+	if err != nil || info.EntriesAdded == 0 || info.EntriesAdded != info.Length {
+		return false // trimmed (or unknown): the offset may just be gone
+	}
+	first, ok := parseStreamID(info.FirstEntry.ID)
+	return ok && id.less(first)
 }
 
 // applyEntry carries out one stream entry for this namespace (the

@@ -131,46 +131,65 @@ func (n *nspAdapter) restoringFor(t target) []*restoringSession {
 func (n *nspAdapter) restoreFromRedis(pid socket.PrivateSessionId, offset string) (*socket.Session, error) {
 	ctx, cancel := context.WithTimeout(n.bus.ctx, n.bus.opts.RequestTimeout)
 	defer cancel()
-	miss := func(err error) (*socket.Session, error) {
+	miss := func(why string, err error) (*socket.Session, error) {
 		n.bus.restoreMisses.Add(1)
+		if c, ok := n.bus.missLog.allow(); ok {
+			// never the pid: it is the key to the session
+			n.bus.log.Info("a client's session was not restored; it starts a new one", "why", why, "err", err, "suppressed", c)
+		}
 		return nil, err
 	}
 	s, err := n.bus.leases.load(ctx, n, string(pid))
-	if err != nil || s == nil {
-		return miss(err)
+	switch {
+	case err != nil:
+		return miss("reading it failed", err)
+	case s == nil:
+		return miss("no such session in Redis (expired, or never stored)", nil)
 	}
 	after, exact := streamID{}, true
 	if offset == FromSessionStart {
 		if !s.hasFrom {
-			return miss(nil) // stored by Node: it needs an offset
+			return miss("no offset, and the session was stored by Node (no frutosFrom)", nil)
 		}
 		after, exact = s.from, false
 	} else if after, exact = parseStreamID(offset); !exact {
-		return miss(fmt.Errorf("invalid offset %q", offset))
+		return miss("invalid offset", fmt.Errorf("offset %q is not a stream id", offset))
 	}
 	rooms := types.NewSet(roomsOf(s.rooms)...)
 	rooms.Add(socket.Room(s.sid)) // so that excluding it from live delivery works from its first join
 
 	l := n.stream
-	l.mu.Lock()
-	if !l.coversLocked(after) {
-		// Older than what this server read: one XRANGE, shared by the
-		// restores that need it; the cache keeps its oldest entries
-		// until this one has read them (pins).
-		l.pins++
-		l.mu.Unlock()
-		err := l.backfill(ctx, after)
+	for attempt := 0; ; attempt++ {
 		l.mu.Lock()
-		l.pins--
-		if err != nil {
+		if !l.coversLocked(after) {
+			// Older than what this server read: one read of the stream,
+			// shared by the restores that need it; the cache keeps its
+			// oldest entries until this one has read them (pins).
+			l.pins++
 			l.mu.Unlock()
-			return miss(err)
+			err := l.backfill(ctx, after)
+			l.mu.Lock()
+			l.pins--
+			if err != nil {
+				l.mu.Unlock()
+				return miss("reading the stream failed", err)
+			}
 		}
+		if l.coversLocked(after) && (!exact || l.knowsLocked(after)) {
+			break // l.mu held
+		}
+		l.mu.Unlock()
+		if attempt > 0 || !exact || !l.newer(ctx, after) {
+			// trimmed away (MAXLEN): a new session, as in Node
+			return miss("its offset is no longer in the stream (raise redis.streams.max_len)", nil)
+		}
+		// The stream was created after this offset (Redis restarted
+		// without its data; the session was written again since): the
+		// client got nothing from it, so what it holds for the client's
+		// rooms is what the client missed.
+		after, exact = streamID{}, false
 	}
 	defer l.mu.Unlock()
-	if !l.coversLocked(after) || exact && !l.knowsLocked(after) {
-		return miss(nil) // trimmed away: a new session, as in Node
-	}
 	var missed []any
 	for _, e := range l.cache[l.after(after):] {
 		t := e.m.Target

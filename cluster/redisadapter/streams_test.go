@@ -385,3 +385,41 @@ func TestStreamsSurviveRedisRestarts(t *testing.T) {
 		t.Errorf("after-empty delivered %d times", n)
 	}
 }
+
+// After Redis restarted without its data, a client whose last event came
+// from the old stream is still restored, with what the new stream holds
+// for it: the stream holds everything since it was created, and the client
+// got nothing from it (its offset would be newer).
+func TestStreamsRecoveryAfterRedisLostItsData(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	a := startGoServer(t, rs.URL(), serverOptions{recovery: true, adapter: streamsOpts(0)})
+	c, rec := recoverable(t, a, "9", nil)
+	settled(t, a, "user:9")
+	a.IO.To("user:9").Emit("old-era")
+	rec.WaitN(t, "old-era", 1, 5*time.Second)
+	key := "sio:session:" + c.PID
+
+	rs.Stop()
+	rs.Restart() // empty: no snapshot was taken
+	waitFor(t, 10*time.Second, "A wrote the session again", func() bool {
+		return a.Client.Exists(context.Background(), key).Val() == 1
+	})
+	sess := c.Session()
+	_ = c.Close()
+	waitFor(t, 5*time.Second, "A sees the client gone", func() bool { return !roomHas(a, "user:9") })
+	b := startGoServer(t, rs.URL(), serverOptions{recovery: true, adapter: streamsOpts(0)})
+	_, observer := join(t, b, "observer")
+	b.IO.To("user:9").Emit("new-era", 1)
+	b.IO.Emit("sentinel")
+	observer.WaitN(t, "sentinel", 1, 5*time.Second)
+
+	c2, rec2 := recoverable(t, b, "9", sess)
+	if !c2.Recovered {
+		t.Fatalf("not recovered after Redis lost its data; B: %+v", b.Adapter.Status())
+	}
+	rec2.WaitN(t, "sentinel", 1, 5*time.Second)
+	if got := fmt.Sprint(names(rec2.All())); got != "[new-era sentinel]" {
+		t.Errorf("events = %s", got)
+	}
+}
