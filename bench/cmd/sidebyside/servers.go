@@ -51,7 +51,7 @@ func (s *frutosServer) Name() string {
 	}
 	return fmt.Sprintf("frutos (%d workers)", s.instances)
 }
-func (s *frutosServer) URL() string  { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }
+func (s *frutosServer) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }
 
 func (s *frutosServer) env() []string {
 	env := append(os.Environ(), "FRUTOS_HOME="+s.home, "FRUTOS_AUTH_SECRET="+s.h.secret, "REDIS_URL="+s.h.redisURL)
