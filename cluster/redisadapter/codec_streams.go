@@ -367,16 +367,111 @@ func broadcastTarget(data string) (target, bool) {
 		}
 		rest = data[i+len(last):]
 	}
-	d := json.NewDecoder(strings.NewReader(rest))
-	var o jsonOpts
-	if err := d.Decode(&o); err != nil {
-		return target{}, false
+	t, n, ok := scanOpts(rest)
+	if !ok { // an unusual selector: the JSON decoder reads it
+		d := json.NewDecoder(strings.NewReader(rest))
+		var o jsonOpts
+		if err := d.Decode(&o); err != nil {
+			return target{}, false
+		}
+		t, n = o.target(), int(d.InputOffset())
 	}
-	after := rest[d.InputOffset():]
+	after := rest[n:]
 	if after != "}" && !strings.HasPrefix(after, `,"packet":`) {
 		return target{}, false
 	}
-	return o.target(), true
+	return t, true
+}
+
+// scanOpts reads a selector as JSON.stringify and this package write it,
+// {"rooms":[...],"except":[...],"flags":{...}} in any key order, at the
+// start of s, and the length it takes: every server reads every entry, so
+// this runs for each, and is much cheaper than the JSON decoder. It gives
+// up (false) on anything else: whitespace, escapes, rooms that are not
+// strings, nested flags.
+func scanOpts(s string) (t target, n int, ok bool) {
+	i := 0
+	next := func(c byte) bool {
+		if i < len(s) && s[i] == c {
+			i++
+			return true
+		}
+		return false
+	}
+	str := func() (string, bool) {
+		if !next('"') {
+			return "", false
+		}
+		j := strings.IndexAny(s[i:], `"\`)
+		if j < 0 || s[i+j] != '"' {
+			return "", false // an escape: the decoder knows them
+		}
+		v := s[i : i+j]
+		i += j + 1
+		return v, true
+	}
+	list := func() ([]string, bool) {
+		if !next('[') {
+			return nil, false
+		}
+		out := []string{}
+		if next(']') {
+			return out, true
+		}
+		for {
+			v, ok := str()
+			if !ok {
+				return nil, false
+			}
+			out = append(out, v)
+			if next(']') {
+				return out, true
+			}
+			if !next(',') {
+				return nil, false
+			}
+		}
+	}
+	if !next('{') {
+		return t, 0, false
+	}
+	for seen := 0; ; seen++ {
+		key, ok := str()
+		if !ok || !next(':') || seen > 2 {
+			return t, 0, false
+		}
+		switch key {
+		case "rooms":
+			if t.Rooms, ok = list(); !ok {
+				return t, 0, false
+			}
+		case "except":
+			if t.Except, ok = list(); !ok {
+				return t, 0, false
+			}
+		case "flags":
+			k := strings.IndexByte(s[i:], '}')
+			if i >= len(s) || s[i] != '{' || k < 1 || strings.ContainsAny(s[i+1:i+k], "{[") {
+				return t, 0, false
+			}
+			if k > 1 {
+				var f map[string]any
+				if json.Unmarshal([]byte(s[i:i+k+1]), &f) != nil {
+					return t, 0, false
+				}
+				t.Flags = flagsFrom(f)
+			}
+			i += k + 1
+		default:
+			return t, 0, false
+		}
+		if next('}') {
+			return t, i, true
+		}
+		if !next(',') {
+			return t, 0, false
+		}
+	}
 }
 
 // decodeStreamEntry reads one entry of the stream.

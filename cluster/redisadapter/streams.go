@@ -208,11 +208,31 @@ func (l *streamLog) dial(ctx context.Context) (*readConn, error) {
 	return rc, nil
 }
 
+// readBatch is what the reader hands the dispatcher: the entries of one
+// XREAD, decoded, or the news that the stream started again at reset.
+type readBatch struct {
+	entries []decodedEntry
+	reset   *streamID
+}
+
+type decodedEntry struct {
+	e   streamEntry
+	err error
+}
+
+// batchesInFlight bounds the batches read and not yet applied.
+const batchesInFlight = 4
+
 // run reads the stream until ctx ends: XREAD BLOCK from the last id read,
 // reconnecting with backoff; after a failure it checks that Redis still
 // holds what was read (a Redis restarted empty starts the stream again).
+// Reading and decoding (this goroutine) overlap with delivery (dispatch),
+// in stream order.
 func (l *streamLog) run(ctx context.Context) {
 	defer l.a.wg.Done()
+	batches := make(chan readBatch, batchesInFlight)
+	l.a.wg.Add(1)
+	go l.dispatch(ctx, batches)
 	so := l.a.opts.Stream
 	backoff := l.a.opts.BackoffMin
 	var rc *readConn
@@ -237,6 +257,14 @@ func (l *streamLog) run(ctx context.Context) {
 			rc.close()
 		}
 	}()
+	send := func(b readBatch) bool {
+		select {
+		case batches <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	for ctx.Err() == nil {
 		if rc == nil {
 			var err error
@@ -256,7 +284,20 @@ func (l *streamLog) run(ctx context.Context) {
 				}
 				continue
 			}
-			from = l.position(last, from == "")
+			switch read, _ := parseStreamID(from); {
+			case from == "":
+				l.start(last)
+				from = last.String()
+			case last.less(read):
+				// Redis lost entries this server read: the stream started
+				// again, and what it holds is all new.
+				l.a.log.Warn("the redis stream lost entries this server had read (Redis restarted without its data?); reading it from its start",
+					"stream", l.name, "read_up_to", from, "stream_ends_at", last.String())
+				if !send(readBatch{reset: &last}) {
+					return
+				}
+				from = last.String()
+			}
 			check = false
 		}
 		res, err := rc.cmd.XRead(ctx, &redis.XReadArgs{Streams: []string{l.name, from},
@@ -271,19 +312,41 @@ func (l *streamLog) run(ctx context.Context) {
 		}
 		l.recovered()
 		backoff = l.a.opts.BackoffMin
-		n := 0
+		var b readBatch
 		for _, s := range res {
 			for _, x := range s.Messages {
-				l.apply(x)
-				n++
+				e, err := decodeStreamEntry(x)
+				b.entries = append(b.entries, decodedEntry{e, err})
 			}
 		}
-		if n == int(so.ReadCount) {
-			l.checkLag(ctx, rc.cmd, from) // a full batch: behind the stream's end
+		if len(b.entries) == 0 {
+			continue
 		}
-		for _, s := range res {
-			if k := len(s.Messages); k > 0 {
-				from = s.Messages[k-1].ID
+		before := from
+		from = b.entries[len(b.entries)-1].e.idStr
+		if !send(b) {
+			return
+		}
+		if len(b.entries) == int(so.ReadCount) {
+			l.checkLag(ctx, rc.cmd, before) // a full batch: behind the stream's end
+		}
+	}
+}
+
+// dispatch applies what the reader read, in order.
+func (l *streamLog) dispatch(ctx context.Context, batches <-chan readBatch) {
+	defer l.a.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-batches:
+			if b.reset != nil {
+				l.restart(*b.reset)
+				continue
+			}
+			for i := range b.entries {
+				l.apply(&b.entries[i])
 			}
 		}
 	}
@@ -332,26 +395,24 @@ func lastEntry(ctx context.Context, c redis.Cmdable, stream string) (streamID, e
 	return id, nil
 }
 
-// position says where to read from: the stream's end at start; after a
-// failure, where reading stopped, unless Redis lost entries this server
-// read (its last entry is older): then the stream started again, and
-// what it holds is all new.
-func (l *streamLog) position(last streamID, start bool) string {
+// start sets where reading starts: the stream's end.
+func (l *streamLog) start(last streamID) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch {
-	case start:
-		l.pos, l.ready = last, true
-		l.floor, l.floorEntry = last, !last.isZero()
-	case last.less(l.pos):
-		l.a.log.Warn("the redis stream lost entries this server had read (Redis restarted without its data?); reading it from its start",
-			"stream", l.name, "read_up_to", l.pos.String(), "stream_ends_at", last.String())
-		clear(l.cache)
-		l.cache, l.bytes = l.cache[:0], 0
-		l.pos, l.floor, l.floorEntry = last, last, !last.isZero()
-		l.epoch++
-	}
-	return l.pos.String()
+	l.pos, l.ready = last, true
+	l.floor, l.floorEntry = last, !last.isZero()
+}
+
+// restart forgets what was read from a stream that started again (Redis
+// lost its data): the entries cached, and offsets of the old stream (see
+// streamLog.newer for the sessions that hold them).
+func (l *streamLog) restart(last streamID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.cache)
+	l.cache, l.bytes = l.cache[:0], 0
+	l.pos, l.floor, l.floorEntry = last, last, !last.isZero()
+	l.epoch++
 }
 
 func (l *streamLog) failed(err error) {
@@ -392,8 +453,8 @@ func (l *streamLog) unregister(n *nspAdapter) {
 }
 
 // apply keeps one entry and hands it to its namespace, in stream order.
-func (l *streamLog) apply(x redis.XMessage) {
-	e, err := decodeStreamEntry(x)
+func (l *streamLog) apply(d *decodedEntry) {
+	e, err := &d.e, d.err
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
@@ -408,12 +469,12 @@ func (l *streamLog) apply(x redis.XMessage) {
 	}
 	l.a.received.Add(1)
 	l.pos = e.id
-	l.push(&e)
+	l.push(e)
 	if n := l.nsps[e.m.Nsp]; n != nil {
 		if tap := l.a.tap.Load(); tap != nil && e.m.UID != n.uid {
 			(*tap)(l.name, nil, e.m)
 		}
-		if err := n.applyEntry(&e); err != nil {
+		if err := n.applyEntry(e); err != nil {
 			l.a.malformed.Add(1)
 			if s, ok := l.a.decodeErrLog.allow(); ok {
 				l.a.log.Warn("ignored a malformed stream entry", "stream", l.name, "err", err, "suppressed", s)
