@@ -73,6 +73,10 @@ type StreamOptions struct {
 	// SessionPrefix starts the keys of stored sessions (sessionKeyPrefix,
 	// "sio:session:").
 	SessionPrefix string
+	// SessionRefresh is how often the sessions of connected sockets are
+	// written again (frutos only; 15s): a client idle for longer than that
+	// is restored even once Redis trimmed its offset (streams_sessions.go).
+	SessionRefresh time.Duration
 }
 
 func (o *StreamOptions) withDefaults() {
@@ -93,6 +97,9 @@ func (o *StreamOptions) withDefaults() {
 	}
 	if o.SessionPrefix == "" {
 		o.SessionPrefix = "sio:session:"
+	}
+	if o.SessionRefresh <= 0 {
+		o.SessionRefresh = 15 * time.Second
 	}
 }
 

@@ -59,6 +59,11 @@ type nspAdapter struct {
 	keep       time.Duration
 	restoring  map[socket.SocketId]*restoringSession
 	restoringN atomic.Int32
+	// What was last sent to the local sockets (noteSent, lastSentTo).
+	lastMu     sync.Mutex
+	lastAll    streamID
+	lastByRoom map[socket.Room]streamID
+	lastBySid  map[socket.SocketId]streamID
 }
 
 func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
@@ -83,6 +88,7 @@ func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 		// Sessions and missed events are in Redis: no store, no handover.
 		n.stream = bus.streamOf(n.name)
 		n.restoring = map[socket.SocketId]*restoringSession{}
+		n.lastByRoom, n.lastBySid = map[socket.Room]streamID{}, map[socket.SocketId]streamID{}
 		if csr != nil {
 			n.csr, n.keep = true, time.Duration(csr.MaxDisconnectionDuration())*time.Millisecond
 		}
@@ -94,6 +100,15 @@ func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 	}
 	n.Prototype(n)
 	n.Construct(nsp)
+	if n.stream != nil {
+		_ = n.On("delete-room", func(args ...any) {
+			if room, ok := firstOrNil(args).(socket.Room); ok {
+				n.lastMu.Lock()
+				delete(n.lastByRoom, room)
+				n.lastMu.Unlock()
+			}
+		})
+	}
 	if n.codec.roomChannels() {
 		_ = n.On("create-room", func(args ...any) {
 			if room, ok := firstOrNil(args).(socket.Room); ok {
@@ -324,12 +339,24 @@ func (n *nspAdapter) DelAll(id socket.SocketId) {
 	}
 	if n.stream != nil && n.csr {
 		n.bus.leases.ended(n, id)
+		n.lastMu.Lock()
+		delete(n.lastBySid, id)
+		n.lastMu.Unlock()
 	}
 	n.Adapter.DelAll(id)
 }
 
 // Del makes a socket leave a room.
 func (n *nspAdapter) Del(id socket.SocketId, room socket.Room) {
+	if n.stream != nil && n.csr {
+		// what the room was sent while the socket was in it stays the
+		// socket's (lastSentTo looks at its rooms of the moment)
+		n.lastMu.Lock()
+		if r, ok := n.lastByRoom[room]; ok && n.lastBySid[id].less(r) {
+			n.lastBySid[id] = r
+		}
+		n.lastMu.Unlock()
+	}
 	n.Adapter.Del(id, room)
 	if n.stream != nil && n.csr {
 		n.bus.leases.changed(n, id)

@@ -54,6 +54,11 @@ type streamLog struct {
 	epoch      uint64     // bumped when the stream starts again
 	fillMu     sync.Mutex // one backfill at a time
 
+	// applied is the last entry fully applied (delivered), readable
+	// without mu (a leaf lock): sessions are written with it.
+	posMu   sync.Mutex
+	applied streamID
+
 	connMu sync.Mutex
 	conn   *readConn // the reader's connection, to unblock it on Close
 
@@ -401,6 +406,21 @@ func (l *streamLog) start(last streamID) {
 	defer l.mu.Unlock()
 	l.pos, l.ready = last, true
 	l.floor, l.floorEntry = last, !last.isZero()
+	l.setApplied(last)
+}
+
+func (l *streamLog) setApplied(id streamID) {
+	l.posMu.Lock()
+	l.applied = id
+	l.posMu.Unlock()
+}
+
+// appliedPos is the last entry delivered: every entry up to it that was
+// meant for a local socket has been handed to its transport.
+func (l *streamLog) appliedPos() streamID {
+	l.posMu.Lock()
+	defer l.posMu.Unlock()
+	return l.applied
 }
 
 // restart forgets what was read from a stream that started again (Redis
@@ -413,6 +433,7 @@ func (l *streamLog) restart(last streamID) {
 	l.cache, l.bytes = l.cache[:0], 0
 	l.pos, l.floor, l.floorEntry = last, last, !last.isZero()
 	l.epoch++
+	l.setApplied(last)
 }
 
 func (l *streamLog) failed(err error) {
@@ -457,6 +478,7 @@ func (l *streamLog) apply(d *decodedEntry) {
 	e, err := &d.e, d.err
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.setApplied(l.pos)
 	if err != nil {
 		l.a.malformed.Add(1)
 		if s, ok := l.a.decodeErrLog.allow(); ok {
@@ -589,6 +611,11 @@ func (l *streamLog) backfill(ctx context.Context, id streamID) error {
 			got, oldest = append(more, got...), id.prev()
 		}
 	}
+	neverTrimmed := false
+	if len(xs) < room {
+		info, err := l.a.client.XInfoStream(ctx, l.name).Result()
+		neverTrimmed = err == nil && (info.MaxDeletedEntryID == "" || info.MaxDeletedEntryID == "0-0")
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.epoch != epoch || l.floor != end {
@@ -600,9 +627,13 @@ func (l *streamLog) backfill(ctx context.Context, id streamID) error {
 	}
 	l.cache = append(got, l.cache...)
 	l.floor, l.floorEntry = oldest, false
-	if len(xs) < room {
-		// the whole stream: its first entry is the oldest there is
-		l.floor = streamID{}
+	if len(xs) < room && len(got) > 0 {
+		// the whole stream: what it held before its first entry was
+		// trimmed, unless it never lost one
+		l.floor = got[0].id.prev()
+		if neverTrimmed {
+			l.floor = streamID{}
+		}
 	}
 	return nil
 }
@@ -658,6 +689,7 @@ func (n *nspAdapter) deliverEntry(e *streamEntry) error {
 	recoverable := n.csr && !t.Flags.Volatile
 	if recoverable {
 		data = append(data[:len(data):len(data)], e.idStr)
+		n.noteSent(t, restoring, e.id)
 	}
 	opts := optionsOf(t)
 	for _, r := range restoring {
@@ -670,6 +702,51 @@ func (n *nspAdapter) deliverEntry(e *streamEntry) error {
 	}
 	n.Adapter.Broadcast(&parser.Packet{Type: parser.EVENT, Nsp: n.name, Data: data}, opts)
 	return nil
+}
+
+// noteSent records that a recoverable entry goes to the local sockets of
+// its rooms (or to all): the sessions written later say which entry a
+// socket was last sent (lastSentTo). It may say too recent an entry for a
+// socket (one it was excluded from): a restore then asks for the client's
+// offset in the stream, as Node does; never too old a one.
+func (n *nspAdapter) noteSent(t target, restoring []*restoringSession, id streamID) {
+	n.lastMu.Lock()
+	defer n.lastMu.Unlock()
+	if len(t.Rooms) == 0 {
+		n.lastAll = id
+		return
+	}
+	for _, r := range t.Rooms {
+		room := socket.Room(r)
+		local := false
+		if _, ok := n.Rooms().Load(room); ok {
+			local = true
+		}
+		for _, rs := range restoring {
+			local = local || rs.rooms.Has(room)
+		}
+		if local {
+			n.lastByRoom[room] = id
+		}
+	}
+}
+
+// lastSentTo is the last recoverable entry sent to a socket in rooms, as
+// far as this server knows (what it sent, and, for a restored socket, what
+// it had been sent before).
+func (n *nspAdapter) lastSentTo(sid socket.SocketId, rooms []socket.Room) (streamID, bool) {
+	n.lastMu.Lock()
+	defer n.lastMu.Unlock()
+	last := n.lastAll
+	if id, ok := n.lastBySid[sid]; ok && last.less(id) {
+		last = id
+	}
+	for _, r := range rooms {
+		if id, ok := n.lastByRoom[r]; ok && last.less(id) {
+			last = id
+		}
+	}
+	return last, !last.isZero()
 }
 
 // hasAnyRoom reports whether a local socket is in one of rooms.

@@ -27,18 +27,23 @@ import (
 //
 //   - written when the socket connects (its CONNECT packet goes out: the
 //     pid is known then, see Parser) and again when its rooms change;
-//   - kept alive every leaseRefresh with PEXPIRE (a key that is gone,
-//     after Redis restarted empty, is written again), with a TTL of
-//     maxDisconnectionDuration + 2·leaseRefresh: after a crash, the
-//     session stays restorable for at least maxDisconnectionDuration;
+//   - written again every SessionRefresh (a key Redis lost comes back), with
+//     a TTL of maxDisconnectionDuration + 2·SessionRefresh: after a crash,
+//     the session stays restorable for at least maxDisconnectionDuration;
 //   - on a recoverable disconnect, written once more with Node's TTL
 //     (maxDisconnectionDuration) and no longer renewed; on any other end
 //     (the client left), deleted.
 //
 // The value is Node's (base64 of msgpack {sid, pid, rooms, data}) plus
-// "frutosFrom", the stream position when the socket connected: a client
-// that had received no event sends no offset (socket.io-client), and is
-// restored from there (Node does not try). Node ignores the extra field.
+// fields Node ignores: "frutosFrom", the stream position when the socket
+// connected (a client that had received no event sends no offset, as
+// socket.io-client does, and is restored from there; Node does not try);
+// "frutosSeen", the position when the value was written, and "frutosLast",
+// the last entry sent to the socket by then. A client idle for longer than
+// the stream holds (MAXLEN entries) has an offset Redis trimmed away: Node
+// gives it a new session. Here, if its offset is frutosLast, it got every
+// entry meant for it up to frutosSeen, so it is restored from there, as
+// long as the stream still holds what came after.
 //
 // A restore reads the session with GET and PEXPIRE (not DEL: should this
 // server die before the client is back on its feet, the next one finds
@@ -49,8 +54,6 @@ import (
 // from live delivery; once connected, it gets them right after its
 // missed events, then the live ones: every event once, in stream order.
 
-// leaseRefresh is how often the sessions of connected sockets are renewed.
-const leaseRefresh = 15 * time.Second
 
 // restoreWait bounds how long a restored session waits for its socket to
 // connect before what was kept for it is dropped.
@@ -63,12 +66,23 @@ type storedSession struct {
 	data     any
 	from     streamID // frutosFrom: the stream position when it connected
 	hasFrom  bool
+	// frutosSeen: the stream position when the value was written (every
+	// entry up to it meant for the socket had been sent to it), and
+	// frutosLast: the last of those (none yet: hasLast false).
+	seen, last       streamID
+	hasSeen, hasLast bool
 }
 
 func encodeSession(s storedSession) (string, error) {
 	v := map[string]any{"sid": s.sid, "pid": s.pid, "rooms": nonNil(s.rooms), "data": s.data}
 	if s.hasFrom {
 		v["frutosFrom"] = s.from.String()
+	}
+	if s.hasSeen {
+		v["frutosSeen"] = s.seen.String()
+		if s.hasLast {
+			v["frutosLast"] = s.last.String()
+		}
 	}
 	b, err := appendValue(nil, v)
 	if err != nil {
@@ -98,6 +112,12 @@ func decodeSession(raw string) (storedSession, error) {
 	}
 	if f, ok := m["frutosFrom"].(string); ok {
 		s.from, s.hasFrom = parseStreamID(f)
+	}
+	if f, ok := m["frutosSeen"].(string); ok {
+		s.seen, s.hasSeen = parseStreamID(f)
+		if f, ok := m["frutosLast"].(string); ok && s.hasSeen {
+			s.last, s.hasLast = parseStreamID(f)
+		}
 	}
 	return s, nil
 }
@@ -179,15 +199,21 @@ func (n *nspAdapter) restoreFromRedis(pid socket.PrivateSessionId, offset string
 			break // l.mu held
 		}
 		l.mu.Unlock()
-		if attempt > 0 || !exact || !l.newer(ctx, after) {
+		switch {
+		case attempt < 1 && s.hasSeen && s.seen != after && (exact && s.hasLast && s.last == after || !exact && !s.hasLast):
+			// Trimmed, but the client has the last entry it was sent by
+			// frutosSeen: it missed what came after.
+			after, exact = s.seen, false
+		case attempt < 2 && exact && l.newer(ctx, after):
+			// The stream was created after this offset (Redis restarted
+			// without its data; the session was written again since):
+			// the client got nothing from it, so what it holds for the
+			// client's rooms is what the client missed.
+			after, exact = streamID{}, false
+		default:
 			// trimmed away (MAXLEN): a new session, as in Node
 			return miss("its offset is no longer in the stream (raise redis.streams.max_len)", nil)
 		}
-		// The stream was created after this offset (Redis restarted
-		// without its data; the session was written again since): the
-		// client got nothing from it, so what it holds for the client's
-		// rooms is what the client missed.
-		after, exact = streamID{}, false
 	}
 	defer l.mu.Unlock()
 	var missed []any
@@ -201,6 +227,19 @@ func (n *nspAdapter) restoreFromRedis(pid socket.PrivateSessionId, offset string
 			continue
 		}
 		missed = append(missed, withOffset(data, e.idStr))
+	}
+	last, hasLast := s.last, s.hasLast
+	if exact && (!hasLast || last.less(after)) {
+		last, hasLast = after, true // the client's offset: it was sent that
+	}
+	if k := len(missed); k > 0 {
+		d := missed[k-1].([]any)
+		last, hasLast = mustStreamID(d[len(d)-1].(string)), true
+	}
+	if hasLast {
+		n.lastMu.Lock()
+		n.lastBySid[socket.SocketId(s.sid)] = last
+		n.lastMu.Unlock()
 	}
 	r := &restoringSession{sid: socket.SocketId(s.sid), rooms: rooms, after: after}
 	if r.after.less(l.pos) {
@@ -292,7 +331,7 @@ func newLeases(a *Adapter) *leases {
 }
 
 // ttl is how long a connected socket's session lives without renewal.
-func leaseTTL(n *nspAdapter) time.Duration { return n.keep + 2*leaseRefresh }
+func leaseTTL(n *nspAdapter) time.Duration { return n.keep + 2*n.bus.opts.Stream.SessionRefresh }
 
 func (ls *leases) wake() {
 	select {
@@ -345,6 +384,8 @@ func (ls *leases) persist(n *nspAdapter, s *socket.SessionToPersist) {
 		st.rooms = roomStrings(s.Rooms.Keys())
 	}
 	key := ls.prefix + st.pid
+	st.seen, st.hasSeen = n.stream.appliedPos(), true // first: see lastSentTo
+	st.last, st.hasLast = n.lastSentTo(s.Sid, roomsOf(st.rooms))
 	ls.mu.Lock()
 	if l := ls.bySock[ref]; l != nil {
 		st.from, st.hasFrom = l.from, true
@@ -417,7 +458,7 @@ func (ls *leases) load(ctx context.Context, n *nspAdapter, pid string) (*storedS
 // run writes what changed as it changes, and renews the leases.
 func (ls *leases) run(ctx context.Context) {
 	defer ls.a.wg.Done()
-	tick := time.NewTicker(leaseRefresh)
+	tick := time.NewTicker(ls.a.opts.Stream.SessionRefresh)
 	defer tick.Stop()
 	backoff := ls.a.opts.BackoffMin
 	for {
@@ -426,7 +467,9 @@ func (ls *leases) run(ctx context.Context) {
 			return
 		case <-ls.kick:
 		case <-tick.C:
-			ls.renew(ctx)
+			// written again, not only extended: frutosSeen moves on, and
+			// a key Redis lost comes back
+			ls.rewriteAll()
 		}
 		if err := ls.flush(ctx); err != nil && ctx.Err() == nil {
 			if n, ok := ls.errLog.allow(); ok {
@@ -513,8 +556,14 @@ func (ls *leases) value(l *lease) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	v, err := encodeSession(storedSession{sid: string(l.ref.sid), pid: l.pid, rooms: roomStrings(s.Rooms().Keys()),
-		data: s.Data(), from: l.from, hasFrom: true})
+	st := storedSession{sid: string(l.ref.sid), pid: l.pid, data: s.Data(), from: l.from, hasFrom: true}
+	// The position first, then what was sent: an entry applied in between
+	// makes frutosLast newer than frutosSeen, which a restore does not use.
+	st.seen, st.hasSeen = l.ref.n.stream.appliedPos(), true
+	rooms := s.Rooms().Keys()
+	st.rooms = roomStrings(rooms)
+	st.last, st.hasLast = l.ref.n.lastSentTo(l.ref.sid, rooms)
+	v, err := encodeSession(st)
 	if err != nil {
 		if n, ok := ls.errLog.allow(); ok {
 			ls.a.log.Warn("cannot store a session (its data does not encode); it will not be recovered", "err", err, "suppressed", n)
@@ -522,36 +571,6 @@ func (ls *leases) value(l *lease) (string, bool) {
 		return "", false
 	}
 	return v, true
-}
-
-// renew extends every lease; a key Redis lost is written again.
-func (ls *leases) renew(ctx context.Context) {
-	ls.mu.Lock()
-	all := make([]*lease, 0, len(ls.bySock))
-	for _, l := range ls.bySock {
-		all = append(all, l)
-	}
-	ls.mu.Unlock()
-	const batch = 1000
-	for len(all) > 0 {
-		part := all[:min(batch, len(all))]
-		all = all[len(part):]
-		pipe := ls.a.client.Pipeline()
-		cmds := make([]*redis.BoolCmd, len(part))
-		for i, l := range part {
-			cmds[i] = pipe.PExpire(ctx, l.key, leaseTTL(l.ref.n))
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return // Redis is away: the link's recovery rewrites them all
-		}
-		ls.mu.Lock()
-		for i, l := range part {
-			if ok, err := cmds[i].Result(); err == nil && !ok && ls.bySock[l.ref] == l {
-				ls.dirty[l] = struct{}{}
-			}
-		}
-		ls.mu.Unlock()
-	}
 }
 
 // Parser wraps the server's Socket.IO parser (nil: the library's): the
@@ -635,4 +654,10 @@ func (a *Adapter) socketConnected(nsp string, sid socket.SocketId, pid string) {
 	from := l.pos
 	l.mu.Unlock()
 	a.leases.connected(n, sid, pid, from)
+}
+
+// mustStreamID parses an id this package produced.
+func mustStreamID(s string) streamID {
+	id, _ := parseStreamID(s)
+	return id
 }

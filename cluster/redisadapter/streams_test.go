@@ -423,3 +423,49 @@ func TestStreamsRecoveryAfterRedisLostItsData(t *testing.T) {
 		t.Errorf("events = %s", got)
 	}
 }
+
+// A client idle for longer than the stream holds (its offset was trimmed
+// away: Node would start a new session) is restored when its session was
+// written after its last event: it got everything meant for it up to
+// there, and the stream holds what came after.
+func TestStreamsIdleClientRestoredAfterTrim(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	opts := streamsOpts(100)
+	opts.Stream.SessionRefresh = 100 * time.Millisecond
+	a := startGoServer(t, rs.URL(), serverOptions{recovery: true, adapter: opts})
+	b := startGoServer(t, rs.URL(), serverOptions{recovery: true, adapter: opts})
+	c, rec := recoverable(t, a, "1", nil)
+	settled(t, a, "user:1")
+	a.IO.To("user:1").Emit("last-one")
+	off := rec.WaitN(t, "last-one", 1, 5*time.Second)[0]
+	offset := off.Args[len(off.Args)-1].(string)
+	for i := range 1000 { // trims the stream far past the client's offset
+		a.IO.To("nobody").Emit("filler", i)
+	}
+	key := "sio:session:" + c.PID
+	waitFor(t, 10*time.Second, "the offset trimmed and the session written since", func() bool {
+		first, err := a.Client.XRangeN(context.Background(), "socket.io", "-", "+", 1).Result()
+		if err != nil || len(first) == 0 || first[0].ID == offset {
+			return false
+		}
+		sess := storedSession(t, a.Client, key)
+		return sess["frutosLast"] == offset && sess["frutosSeen"] != offset && a.Adapter.Status().Appended >= 1001
+	})
+	sess := c.Session()
+	_ = a.Client.Close() // a crash: nothing more reaches Redis from A
+	a.IO.Close(nil)
+	_ = c.Close()
+	_, observer := join(t, b, "observer")
+	b.IO.To("user:1").Emit("while-away")
+	b.IO.Emit("sentinel")
+	observer.WaitN(t, "sentinel", 1, 5*time.Second)
+	c2, rec2 := recoverable(t, b, "1", sess)
+	if !c2.Recovered {
+		t.Fatalf("an idle client was not restored after its offset was trimmed: %+v", b.Adapter.Status())
+	}
+	rec2.WaitN(t, "sentinel", 1, 5*time.Second)
+	if got := fmt.Sprint(names(rec2.All())); got != "[while-away sentinel]" {
+		t.Errorf("events = %s", got)
+	}
+}
