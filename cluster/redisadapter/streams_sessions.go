@@ -54,7 +54,6 @@ import (
 // from live delivery; once connected, it gets them right after its
 // missed events, then the live ones: every event once, in stream order.
 
-
 // restoreWait bounds how long a restored session waits for its socket to
 // connect before what was kept for it is dropped.
 const restoreWait = 30 * time.Second
