@@ -1,11 +1,11 @@
-# frutos: make build | run | test | bench | lint | fuzz | chaos | soak
+# frutos: make build | run | test | protocol | bench | lint | fuzz | chaos | soak
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/frutos
 
-.PHONY: build run test deps bench sidebyside lint fuzz chaos chaos-streams soak clean
+.PHONY: build run test deps protocol protocol-deps bench sidebyside lint fuzz chaos chaos-streams soak clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/frutos
@@ -16,16 +16,28 @@ run: build
 	./$(BIN) start --instances max
 
 # Installs what the tests need when it is missing (redis-server from
-# Debian, the Node interop fixture from npm), then runs every test with
-# the race detector.
+# Debian, the Node interop fixture and the protocol suites from npm), then
+# runs every test with the race detector. The protocol suites run first, on
+# their own: they expect a 200 ms pong deadline, which the other packages'
+# tests (run two at a time) can make a loaded machine miss.
 test: deps
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 5m ./internal/protocoltest/
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /internal/protocoltest$$)
 
-deps:
+deps: protocol-deps
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server (apt-get)"; \
 	  (apt-get update -qq >/dev/null 2>&1 || true) && apt-get install -y -qq redis-server >/dev/null; }
 	@[ -d testdata/node/node_modules ] || npm ci --prefix testdata/node --no-audit --no-fund --loglevel=error
+
+# The official Engine.IO and Socket.IO protocol test suites (mocha, in
+# testdata/protocol) against internal/protocoltest's server, with the spec
+# output of both (about 15 s). Part of `make test` too.
+protocol: protocol-deps
+	FRUTOS_REQUIRE_NODE=1 $(GO) test -race -count=1 -v -run '^TestProtocolSuites$$' ./internal/protocoltest/
+
+protocol-deps:
+	@[ -d testdata/protocol/node_modules ] || npm ci --prefix testdata/protocol --no-audit --no-fund --loglevel=error
 
 # Benchmarks (numbers for the README; never asserted in tests).
 bench: deps

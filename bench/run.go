@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/frutos/frutos/cluster/rooms"
 	"github.com/frutos/frutos/internal/sioclient"
 )
 
@@ -483,13 +484,13 @@ func (r *runner) emitBatch(ctx context.Context, n int) {
 	if be, ok := r.cfg.Emitter.(BatchEmitter); ok && len(plan) > 1 {
 		batch := make([]Targeted, len(plan))
 		for i, p := range plan {
-			batch[i] = Targeted{Room: "user:" + p.user, Arg: map[string]any{"s": r.src, "q": p.q, "t": now}}
+			batch[i] = Targeted{Room: rooms.User(p.user), Arg: map[string]any{"s": r.src, "q": p.q, "t": now}}
 		}
 		err = be.EmitToBatch(ectx, TargetedEvent, batch)
 	} else {
 		for _, p := range plan {
 			arg := map[string]any{"s": r.src, "q": p.q, "t": nowMicro()}
-			if err = r.cfg.Emitter.EmitTo(ectx, "user:"+p.user, TargetedEvent, arg); err != nil {
+			if err = r.cfg.Emitter.EmitTo(ectx, rooms.User(p.user), TargetedEvent, arg); err != nil {
 				break
 			}
 		}

@@ -12,9 +12,9 @@ import (
 	"sort"
 	"sync/atomic"
 
-	"github.com/zishang520/socket.io/servers/engine/v3"
-
+	"github.com/frutos/frutos/cluster/engine"
 	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/internal/workerproto"
 )
 
 // Reasons a new session is refused.
@@ -33,6 +33,15 @@ type metrics struct {
 	delivered     atomic.Uint64
 	clientHandled atomic.Uint64
 	clientIgnored atomic.Uint64
+	disconnects   [len(engine.Reasons)]atomic.Uint64
+}
+
+func (m *metrics) disconnected(r engine.Reason) {
+	for i, known := range engine.Reasons {
+		if known == r {
+			m.disconnects[i].Add(1)
+		}
+	}
 }
 
 func (m *metrics) refused(reason string) {
@@ -43,24 +52,9 @@ func (m *metrics) refused(reason string) {
 	}
 }
 
-// Stats is a worker's state for the daemon, `frutos status` and monit.
-type Stats struct {
-	PID         int                 `json:"pid"`
-	Ready       bool                `json:"ready"`
-	Draining    bool                `json:"draining"`
-	UptimeSec   float64             `json:"uptime_sec"`
-	Connections int                 `json:"connections"` // Engine.IO sessions
-	Sockets     int                 `json:"sockets"`     // Socket.IO sockets on "/"
-	Transports  map[string]int      `json:"transports"`  // sessions per transport
-	Accepted    uint64              `json:"handshakes_accepted"`
-	Refused     map[string]uint64   `json:"handshakes_refused"`
-	Delivered   uint64              `json:"events_delivered"`
-	ClientIn    uint64              `json:"client_events_handled"`
-	ClientIgn   uint64              `json:"client_events_ignored"`
-	Goroutines  int                 `json:"goroutines"`
-	HeapBytes   uint64              `json:"heap_bytes"`
-	Redis       redisadapter.Status `json:"redis"`
-}
+// Stats is a worker's state for the daemon, `frutos status` and monit: the
+// contract's Stats, with the adapter's whole status.
+type Stats = workerproto.Stats[redisadapter.Status]
 
 // Stats takes a snapshot.
 func (w *Worker) Stats() Stats {
@@ -78,13 +72,13 @@ func (w *Worker) Stats() Stats {
 		Goroutines: runtime.NumGoroutine(),
 		Redis:      w.adapter.Status(),
 	}
-	w.engine.Clients().Range(func(_ string, s engine.Socket) bool {
-		st.Connections++
-		if t := s.Transport(); t != nil {
-			st.Transports[t.Name()]++
-		}
-		return true
-	})
+	st.Connections = w.engine.Count()
+	st.Transports["websocket"] = w.engine.CountWebsocket()
+	st.Transports["polling"] = max(st.Connections-st.Transports["websocket"], 0)
+	st.Disconnects = map[string]uint64{}
+	for i, r := range engine.Reasons {
+		st.Disconnects[string(r)] = w.m.disconnects[i].Load()
+	}
 	st.Sockets = w.io.Sockets().Sockets().Len()
 	for i, r := range refuseReasons {
 		st.Refused[r] = w.m.refusedBy[i].Load()
@@ -107,7 +101,7 @@ func (w *Worker) AdminHandler() http.Handler {
 		}
 		writeJSON(rw, code, st)
 	})
-	mux.HandleFunc("GET /stats", func(rw http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+workerproto.StatsRoute, func(rw http.ResponseWriter, _ *http.Request) {
 		writeJSON(rw, http.StatusOK, w.Stats())
 	})
 	// profiles, for operators chasing CPU or memory (private like the rest)
@@ -168,6 +162,10 @@ func writePrometheus(out io.Writer, st Stats) {
 	metric("frutos_handshakes_refused_total", "counter", "New sessions refused, by reason.")
 	for _, r := range refuseReasons {
 		fmt.Fprintf(out, "frutos_handshakes_refused_total{reason=%q} %d\n", r, st.Refused[r])
+	}
+	metric("frutos_disconnects_total", "counter", "Sessions ended, by reason.")
+	for _, r := range engine.Reasons {
+		fmt.Fprintf(out, "frutos_disconnects_total{reason=%q} %d\n", r, st.Disconnects[string(r)])
 	}
 	metric("frutos_events_delivered_total", "counter", "Events written to clients.")
 	fmt.Fprintf(out, "frutos_events_delivered_total %d\n", st.Delivered)

@@ -28,13 +28,12 @@ func (p originPolicy) allows(origin string) bool {
 	return p.any || slices.Contains(p.origins, strings.ToLower(origin))
 }
 
-// corsOrigin is the library's CORS option: reflect allowed origins only.
-func (p originPolicy) corsOrigin() any {
-	if p.any {
-		return true // reflect the request's origin, so credentials work
+// allowsAny is the engine's CORS check: nil when no origin may call
+// (the answers then carry no CORS headers). Allowed origins are reflected,
+// "*" included, so that credentials work.
+func (p originPolicy) allowsAny() func(string) bool {
+	if !p.any && len(p.origins) == 0 {
+		return nil
 	}
-	if len(p.origins) == 0 {
-		return false
-	}
-	return func(origin string) bool { return p.allows(origin) }
+	return p.allows
 }

@@ -5,12 +5,8 @@ import (
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
-)
 
-// Rooms every socket is put in; clients cannot join or leave rooms.
-const (
-	UserRoomPrefix   = "user:"
-	MentorRoomPrefix = "mentor:"
+	"github.com/frutos/frutos/cluster/rooms"
 )
 
 // Roles a token may carry.
@@ -48,9 +44,22 @@ func (w *Worker) authenticate(s *socket.Socket, next func(*socket.ExtendedError)
 		next(socket.NewExtendedError("Unauthorized", nil))
 		return
 	}
-	s.SetData(map[string]any{"sub": id.Sub, "role": id.Role})
+	// The token is not kept once verified: nor in memory (a few hundred
+	// bytes per connection), nor in what fetchSockets and the Admin UI show
+	// of the handshake, which other servers receive through Redis.
+	delete(s.Handshake().Auth, "token")
+	s.SetData(SocketData{Sub: id.Sub, Role: id.Role})
 	w.setUp(s, id)
 	next(nil)
+}
+
+// SocketData is a socket's data (socket.data in Node): who the token
+// says it is. fetchSockets and the Admin UI see it as {"sub", "role"}. A
+// struct, not a map: a map of two keys costs about 300 bytes per
+// connection.
+type SocketData struct {
+	Sub  string `json:"sub" msgpack:"sub"`
+	Role string `json:"role" msgpack:"role"`
 }
 
 func validRole(r string) bool { return r == RoleStudent || r == RoleMentor || r == RoleAdmin }
@@ -63,9 +72,9 @@ func validRole(r string) bool { return r == RoleStudent || r == RoleMentor || r 
 // thirty under -race). A recovered socket skips the middleware: it gets
 // its rooms back from its session, and its handlers in onConnection.
 func (w *Worker) setUp(s *socket.Socket, id Identity) {
-	s.Join(socket.Room(UserRoomPrefix + id.Sub))
+	s.Join(socket.Room(rooms.User(id.Sub)))
 	if id.Role == RoleMentor {
-		s.Join(socket.Room(MentorRoomPrefix + id.Sub))
+		s.Join(socket.Room(rooms.Mentor(id.Sub)))
 	}
 	w.handle(s)
 }
@@ -89,6 +98,7 @@ func (w *Worker) handle(s *socket.Socket) {
 func (w *Worker) onConnection(s *socket.Socket) {
 	w.m.accepted.Add(1)
 	if s.Recovered() {
+		delete(s.Handshake().Auth, "token") // as authenticate does
 		w.handle(s)
 	}
 }
@@ -102,12 +112,12 @@ func firstArg(args []any) any {
 
 // EmitToUser sends an event to every socket of a user, on any worker.
 func (w *Worker) EmitToUser(userID, event string, args ...any) error {
-	return w.EmitToRoom(UserRoomPrefix+userID, event, args...)
+	return w.EmitToRoom(rooms.User(userID), event, args...)
 }
 
 // EmitToMentor sends an event to a mentor's sockets, on any worker.
 func (w *Worker) EmitToMentor(mentorID, event string, args ...any) error {
-	return w.EmitToRoom(MentorRoomPrefix+mentorID, event, args...)
+	return w.EmitToRoom(rooms.Mentor(mentorID), event, args...)
 }
 
 // EmitToRoom sends an event to a room, on any worker.

@@ -4,9 +4,16 @@
 //
 // A worker serves Socket.IO on /socket.io/ (polling and websocket, with
 // upgrade) for clients that authenticate with a JWT, puts every socket in
-// user:<sub> (and mentor:<sub> for mentors), and joins the other workers
-// (Go or Node) through the Redis adapter. Health and metrics are served on
-// a separate, private handler.
+// its rooms (package rooms: user:<sub>, and mentor:<sub> for mentors), and
+// joins the other workers (Go or Node) through the Redis adapter (package
+// redisadapter). Health and metrics are served on a separate, private
+// handler.
+//
+// Worker (worker.go, sockets.go, metrics.go) is the server as a value, for
+// tests and embedding; Run (process.go) is the worker process: its
+// listeners, its log, the daemon's liveness pipe, drain on SIGTERM. What it
+// agrees on with the daemon (its command line, session ids, stats, the
+// liveness rule) is internal/workerproto; cluster never imports daemon.
 package cluster
 
 import (
@@ -15,19 +22,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/servers/socket/v3"
-	"github.com/zishang520/socket.io/v3/pkg/types"
-	"github.com/zishang520/socket.io/v3/pkg/utils"
 
+	"github.com/frutos/frutos/cluster/engine"
 	"github.com/frutos/frutos/cluster/redisadapter"
 	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/internal/handoff"
+	"github.com/frutos/frutos/internal/workerproto"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -47,17 +53,15 @@ type Options struct {
 	// Redis is the client the adapter publishes with; the worker does not
 	// close it.
 	Redis redis.UniversalClient
-	// Authenticate verifies tokens (jwtauth.Verify with the secret).
+	// Authenticate verifies tokens (VerifyJWT(secret) in a real worker).
 	Authenticate Authenticator
 	// SessionPrefix starts every Engine.IO session id of this worker, so a
-	// front door can route a session's requests to it. At most 11 of
-	// [A-Za-z0-9_-]; "" for none.
+	// front door can route a session's requests to it: the worker's tag
+	// (workerproto.SessionID, CheckTag); "" for none.
 	SessionPrefix string
 	// Logger gets the worker's structured log. Default: discard.
 	Logger *slog.Logger
 }
-
-var prefixRe = regexp.MustCompile(`^[A-Za-z0-9_-]{0,11}$`)
 
 // Worker is one Socket.IO server process.
 type Worker struct {
@@ -65,7 +69,7 @@ type Worker struct {
 	cfg     *configs.Config
 	log     *slog.Logger
 	io      *socket.Server
-	engine  *prefixEngine
+	engine  *engine.Server
 	adapter *redisadapter.Adapter
 	origins originPolicy
 	started time.Time
@@ -84,8 +88,8 @@ func New(opts Options) (*Worker, error) {
 	if opts.Config == nil || opts.Redis == nil || opts.Authenticate == nil {
 		return nil, errors.New("cluster.New: Config, Redis and Authenticate are required")
 	}
-	if !prefixRe.MatchString(opts.SessionPrefix) {
-		return nil, fmt.Errorf("session prefix %q: at most 11 of A-Z a-z 0-9 _ -", opts.SessionPrefix)
+	if err := workerproto.CheckTag(opts.SessionPrefix); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -109,14 +113,29 @@ func New(opts Options) (*Worker, error) {
 	}
 	w.adapter = redisadapter.New(opts.Redis, ao)
 
+	eng, err := engine.NewServer(engine.Options{
+		PingInterval: cfg.Limits.PingInterval.Duration(),
+		PingTimeout:  cfg.Limits.PingTimeout.Duration(),
+		MaxPayload:   int(cfg.Limits.MaxPayload),
+		MaxBuffered:  maxBuffered(cfg.Limits),
+		NewID:        func() string { return workerproto.SessionID(opts.SessionPrefix, engine.NewID()) },
+		Allow:        w.allow,
+		CORS:         engine.CORS{Allowed: w.origins.allowsAny(), Credentials: cfg.CORS.Credentials},
+		OnClose:      w.sessionClosed,
+		Logger:       opts.Logger,
+	})
+	if err != nil {
+		_ = w.adapter.Close(context.Background())
+		return nil, fmt.Errorf("start the Engine.IO server: %w", err)
+	}
+	w.engine = eng
+
+	// The Socket.IO layer (namespaces, rooms, acks, recovery) is the
+	// library's, on our engine.
 	so := socket.DefaultServerOptions()
 	so.SetAdapter(w.adapter)
 	so.SetServeClient(false)
-	so.SetPingInterval(cfg.Limits.PingInterval.Duration())
-	so.SetPingTimeout(cfg.Limits.PingTimeout.Duration())
 	so.SetConnectTimeout(cfg.Limits.ConnectTimeout.Duration())
-	so.SetMaxHttpBufferSize(int64(cfg.Limits.MaxPayload))
-	so.SetCors(&types.Cors{Origin: w.origins.corsOrigin(), Credentials: cfg.CORS.Credentials})
 	if cfg.Recovery.Enabled {
 		csr := socket.DefaultConnectionStateRecovery()
 		csr.SetMaxDisconnectionDuration(cfg.Recovery.MaxDisconnection.Duration().Milliseconds())
@@ -126,10 +145,6 @@ func New(opts Options) (*Worker, error) {
 		// recovery without an offset; in streams mode, sessions kept in Redis
 		so.SetParser(w.adapter.Parser(so.Parser()))
 	}
-
-	w.engine = &prefixEngine{Server: engine.MakeServer(), prefix: opts.SessionPrefix}
-	w.engine.Prototype(w.engine)
-	w.engine.Construct(so)
 	w.io = socket.NewServer(nil, so)
 	w.io.Bind(w.engine)
 	w.io.Use(w.authenticate)
@@ -137,19 +152,13 @@ func New(opts Options) (*Worker, error) {
 	return w, nil
 }
 
-// prefixEngine is the Engine.IO server with session ids that start with
-// the worker's prefix.
-type prefixEngine struct {
-	engine.Server
-	prefix string
-}
-
-// GenerateId is called through the engine's prototype for every handshake.
-func (e *prefixEngine) GenerateId(*types.HttpContext) string {
-	if e.prefix == "" {
-		return utils.Base64Id().GenerateId()
+// maxBuffered is limits.max_buffered as the engine takes it: -1 for none
+// (0 in the configuration), and never less than one largest message.
+func maxBuffered(l configs.Limits) int {
+	if l.MaxBuffered == 0 {
+		return -1
 	}
-	return e.prefix + "." + utils.Base64Id().GenerateId()
+	return int(max(l.MaxBuffered, l.MaxPayload+16))
 }
 
 // IO is the Socket.IO server, for application code that needs more than
@@ -163,38 +172,47 @@ func (w *Worker) Adapter() *redisadapter.Adapter { return w.adapter }
 func (w *Worker) Handler() http.Handler {
 	w.handlerOnce.Do(func() {
 		mux := http.NewServeMux()
-		mux.Handle("/socket.io/", w.guard(w.engine))
+		mux.Handle(workerproto.EnginePath, w.engine)
 		w.handler = mux
 	})
 	return w.handler
 }
 
-// guard runs before the engine on every request. It refuses foreign
-// origins, websocket upgrades included (the library's CORS option only sets
-// headers), and new sessions while draining or full (503, so a load
-// balancer may try another worker); requests of existing sessions pass.
-func (w *Worker) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		newSession := r.URL.Query().Get("sid") == ""
-		if origin := r.Header.Get("Origin"); origin != "" && !w.origins.allows(origin) {
-			if newSession {
-				w.m.refused(reasonOrigin)
-			}
-			refuse(rw, http.StatusForbidden, "Origin not allowed")
-			return
-		}
+// ServeHandoff serves a websocket upgrade the front door accepted and
+// handed over (its descriptor and the bytes it read).
+func (w *Worker) ServeHandoff(h handoff.Handed) { w.engine.ServeHandoff(h.FD, h.Head) }
+
+// allow runs before the engine does any work for a request (websocket
+// upgrades included; the CORS headers alone would not stop them). It
+// refuses foreign origins, and new sessions while draining or full (503,
+// so that a load balancer may try another worker); requests of existing
+// sessions pass.
+func (w *Worker) allow(r *http.Request, newSession bool) *engine.Refusal {
+	if origin := r.Header.Get("Origin"); origin != "" && !w.origins.allows(origin) {
 		if newSession {
-			if reason, msg := w.refuseNew(); reason != "" {
-				w.m.refused(reason)
-				refuse(rw, http.StatusServiceUnavailable, msg)
-				return
-			}
+			w.m.refused(reasonOrigin)
 		}
-		if r.Header.Get("Upgrade") != "" {
-			rw = newReleasingWriter(rw)
+		return &engine.Refusal{Status: http.StatusForbidden, Code: engine.CodeForbidden, Message: "Origin not allowed"}
+	}
+	if newSession {
+		if reason, msg := w.refuseNew(); reason != "" {
+			w.m.refused(reason)
+			return &engine.Refusal{Status: http.StatusServiceUnavailable, Code: engine.CodeForbidden, Message: msg}
 		}
-		next.ServeHTTP(rw, r)
-	})
+	}
+	return nil
+}
+
+// sessionClosed counts why a session ended; a slow consumer is worth a
+// line in the log.
+func (w *Worker) sessionClosed(s *engine.Socket, reason engine.Reason) {
+	w.m.disconnected(reason)
+	if reason == engine.ReasonWriteCap {
+		w.log.Warn("slow consumer disconnected: it did not read what was sent", "sid", s.ID(),
+			"address", s.RemoteAddress(), "max_buffered", w.cfg.Limits.MaxBuffered.String())
+		return
+	}
+	w.log.Debug("session closed", "sid", s.ID(), "reason", string(reason))
 }
 
 // refuseNew says why a new session cannot start now, if it cannot.
@@ -202,17 +220,10 @@ func (w *Worker) refuseNew() (reason, message string) {
 	if w.draining.Load() {
 		return reasonDraining, "Server is shutting down"
 	}
-	if max := w.cfg.Limits.MaxConnections; max > 0 && int(w.engine.ClientsCount()) >= max {
+	if max := w.cfg.Limits.MaxConnections; max > 0 && w.engine.Count() >= max {
 		return reasonFull, "Server is full"
 	}
 	return "", ""
-}
-
-// refuse answers with an Engine.IO error body (code 4: forbidden).
-func refuse(rw http.ResponseWriter, status int, message string) {
-	rw.Header().Set("Content-Type", "application/json")
-	rw.WriteHeader(status)
-	_, _ = fmt.Fprintf(rw, `{"code":4,"message":%q}`, message)
 }
 
 // Ready reports whether the worker should receive new sessions: not
@@ -227,11 +238,7 @@ func (w *Worker) Ready() bool {
 // returns when every client is gone or ctx ends.
 func (w *Worker) Drain(ctx context.Context, spread time.Duration) error {
 	w.draining.Store(true)
-	var conns []engine.Socket
-	w.engine.Clients().Range(func(_ string, s engine.Socket) bool {
-		conns = append(conns, s)
-		return true
-	})
+	conns := w.engine.Sessions()
 	w.log.Info("draining", "clients", len(conns), "spread", spread.String())
 	if len(conns) > 0 {
 		step := spread / time.Duration(len(conns))
@@ -240,7 +247,7 @@ func (w *Worker) Drain(ctx context.Context, spread time.Duration) error {
 		for _, c := range conns {
 			// A closed transport makes the client reconnect by itself;
 			// a Socket.IO DISCONNECT would not.
-			c.Close(false)
+			c.Disconnect(engine.ReasonDrain)
 			if step > 0 {
 				select {
 				case <-tick.C:
@@ -251,10 +258,10 @@ func (w *Worker) Drain(ctx context.Context, spread time.Duration) error {
 	}
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
-	for w.engine.ClientsCount() > 0 {
+	for w.engine.Count() > 0 {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("drain: %d clients still connected: %w", w.engine.ClientsCount(), ctx.Err())
+			return fmt.Errorf("drain: %d clients still connected: %w", w.engine.Count(), ctx.Err())
 		case <-poll.C:
 		}
 	}

@@ -132,6 +132,10 @@ type Limits struct {
 	ConnectTimeout Duration `yaml:"connect_timeout" json:"connect_timeout"`
 	// MaxConnections is the ceiling per worker; 0 means unlimited.
 	MaxConnections int `yaml:"max_connections" json:"max_connections"`
+	// MaxBuffered is how many bytes may wait to be written to one client;
+	// a client that does not read (a slow consumer) is disconnected past
+	// it (never less than one MaxPayload message). 0 means unlimited.
+	MaxBuffered ByteSize `yaml:"max_buffered" json:"max_buffered"`
 }
 
 // Recovery is Socket.IO connection state recovery: a client that comes back
@@ -241,6 +245,7 @@ func Default() *Config {
 			PingTimeout:    seconds(20),
 			ConnectTimeout: seconds(45),
 			MaxConnections: 10_000,
+			MaxBuffered:    1_000_000,
 		},
 		Recovery: Recovery{Enabled: true, MaxDisconnection: seconds(120)},
 		Logs: Logs{

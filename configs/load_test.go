@@ -140,6 +140,7 @@ limits:
   ping_timeout: 5s
   connect_timeout: 1m
   max_connections: 0
+  max_buffered: 256KiB
 recovery:
   enabled: false
   max_disconnection: 30s
@@ -178,7 +179,7 @@ func fullConfig() *Config {
 			Adapter: AdapterStreams, Streams: Streams{Name: "frutos-bus", Count: 2, MaxLen: 50_000, SessionPrefix: "frutos:session:"}},
 		Auth:     Auth{SecretEnv: "JWT_SECRET", Secret: "inline-dev-secret"},
 		CORS:     CORS{Origins: []string{"https://a.example.com", "http://localhost:5173"}, Credentials: false},
-		Limits:   Limits{MaxPayload: 512 << 10, PingInterval: Duration(10 * time.Second), PingTimeout: Duration(5 * time.Second), ConnectTimeout: Duration(time.Minute), MaxConnections: 0},
+		Limits:   Limits{MaxPayload: 512 << 10, PingInterval: Duration(10 * time.Second), PingTimeout: Duration(5 * time.Second), ConnectTimeout: Duration(time.Minute), MaxConnections: 0, MaxBuffered: 256 << 10},
 		Recovery: Recovery{Enabled: false, MaxDisconnection: Duration(30 * time.Second)},
 		Logs:     Logs{Dir: "/var/log/frutos", MaxSize: 1_000_000, MaxFiles: 2, Timestamps: true, DateFormat: "2006-01-02 15:04:05"},
 		Restart: Restart{MaxRestarts: 3, MinUptime: Duration(5 * time.Second), BackoffInitial: Duration(time.Second), BackoffMax: Duration(time.Minute),

@@ -146,6 +146,9 @@ func (k *checker) check(c *Config) {
 	k.positive("limits.ping_interval", c.Limits.PingInterval)
 	k.positive("limits.ping_timeout", c.Limits.PingTimeout)
 	k.positive("limits.connect_timeout", c.Limits.ConnectTimeout)
+	if c.Limits.MaxBuffered < 0 {
+		k.failf("limits.max_buffered", "%s is negative; write 0 for unlimited", c.Limits.MaxBuffered)
+	}
 	if c.Limits.MaxConnections < 0 {
 		k.failf("limits.max_connections", "%d is negative; write 0 for unlimited", c.Limits.MaxConnections)
 	}

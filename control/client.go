@@ -45,21 +45,78 @@ func NewClientForSocket(sock string) *Client {
 // Socket is the control socket's path.
 func (c *Client) Socket() string { return c.socket }
 
+// Ping reports whether a daemon answers.
+func (c *Client) Ping(ctx context.Context) error {
+	return c.do(ctx, RoutePing, nil, nil)
+}
+
 // Status asks for the process table.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var st Status
-	err := c.Do(ctx, http.MethodGet, "/v1/status", nil, &st)
+	err := c.do(ctx, RouteStatus, nil, &st)
 	return st, err
 }
 
-// Ping reports whether a daemon answers.
-func (c *Client) Ping(ctx context.Context) error {
-	return c.Do(ctx, http.MethodGet, "/v1/ping", nil, nil)
+// Start starts the app with a resolved configuration and waits until its
+// workers are ready.
+func (c *Client) Start(ctx context.Context, req StartRequest) (Result, error) {
+	return c.op(ctx, RouteStart, req)
 }
 
-// Do sends one request; out, when non-nil, receives the JSON answer. A
-// daemon that is not there is ErrNotRunning; a refusal is an *Error.
-func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+// Stop stops workers gracefully; they stay in the table, stopped.
+func (c *Client) Stop(ctx context.Context, t Target) (Result, error) {
+	return c.op(ctx, RouteStop, t)
+}
+
+// Restart stops then starts workers (not zero-downtime: see Reload).
+func (c *Client) Restart(ctx context.Context, t Target) (Result, error) {
+	return c.op(ctx, RouteRestart, t)
+}
+
+// Reload replaces every worker, one at a time, with zero downtime.
+func (c *Client) Reload(ctx context.Context, req ReloadRequest) (Result, error) {
+	return c.op(ctx, RouteReload, req)
+}
+
+// Scale sets, adds or removes workers.
+func (c *Client) Scale(ctx context.Context, req ScaleRequest) (Result, error) {
+	return c.op(ctx, RouteScale, req)
+}
+
+// Delete stops every worker and closes the public port; the daemon stays.
+func (c *Client) Delete(ctx context.Context) (Result, error) {
+	return c.op(ctx, RouteDelete, struct{}{})
+}
+
+// Flush empties the log files of the target's workers; Result.Files names
+// them.
+func (c *Client) Flush(ctx context.Context, t Target) (Result, error) {
+	return c.op(ctx, RouteFlush, t)
+}
+
+// Save writes the process list to dump.json.
+func (c *Client) Save(ctx context.Context) (Result, error) {
+	return c.op(ctx, RouteSave, struct{}{})
+}
+
+// Kill stops every worker, then the daemon: it has exited, or is about to,
+// when Kill returns.
+func (c *Client) Kill(ctx context.Context) (Result, error) {
+	return c.op(ctx, RouteKill, struct{}{})
+}
+
+// op sends an operation and returns its Result.
+func (c *Client) op(ctx context.Context, r Route, in any) (Result, error) {
+	var res Result
+	err := c.do(ctx, r, in, &res)
+	return res, err
+}
+
+// do sends one request; out, when non-nil, receives the JSON answer. A
+// daemon that is not there is ErrNotRunning; a refusal is an *Error; with
+// no deadline in ctx, DefaultTimeout bounds the request, and running out of
+// time names the request.
+func (c *Client) do(ctx context.Context, r Route, in, out any) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
@@ -73,7 +130,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://daemon"+path, body)
+	req, err := http.NewRequestWithContext(ctx, r.Method(), "http://daemon"+r.Path(), body)
 	if err != nil {
 		return err
 	}
@@ -84,13 +141,16 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 			return ErrNotRunning
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("the daemon did not answer %s %s in time: %w", method, path, ctx.Err())
+			return timedOut(r, ctx)
 		}
 		return fmt.Errorf("control socket %s: %w", c.socket, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
+		if ctx.Err() != nil {
+			return timedOut(r, ctx)
+		}
 		return fmt.Errorf("read the daemon's answer: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
@@ -106,6 +166,10 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		}
 	}
 	return nil
+}
+
+func timedOut(r Route, ctx context.Context) error {
+	return fmt.Errorf("the daemon did not answer %s in time: %w", r, ctx.Err())
 }
 
 func isNotRunning(err error) bool {

@@ -1,16 +1,63 @@
-// Package control is the daemon's control API as its clients see it: the
-// request and response types, and a client that speaks HTTP+JSON over the
-// daemon's unix socket. The daemon and the CLI share it; the worker does
-// not need it.
+// Package control is the daemon's control API, the contract between the
+// daemon and what operates it (the CLI and monit; scripts and the chaos
+// suite read the same types from `frutos status --json`):
+// its routes, the request and response types, the error codes, and Client,
+// a typed client that speaks HTTP+JSON over the daemon's owner-only unix
+// socket. The daemon registers its handlers under the same Route constants
+// the Client sends to, so neither side writes a path of its own. The
+// workers do not use it (their contract with the daemon is
+// internal/workerproto).
+//
+// Every answer is JSON: a 2xx with the response type, or an Error with a
+// Code. An operation (Start, Stop, Reload...) runs to its end on the daemon
+// even if the client goes away, and answers a Result with the status after.
 package control
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
 // SocketName is the control socket's file name in the state home.
 const SocketName = "daemon.sock"
+
+// Route is one request of the control API: its method and path, written as
+// a net/http ServeMux pattern ("POST /v1/stop").
+type Route string
+
+// The control API's routes.
+const (
+	RoutePing    Route = "GET /v1/ping"     // -> {"pid": N}
+	RouteStatus  Route = "GET /v1/status"   // -> Status
+	RouteStart   Route = "POST /v1/start"   // StartRequest -> Result
+	RouteStop    Route = "POST /v1/stop"    // Target -> Result
+	RouteRestart Route = "POST /v1/restart" // Target -> Result
+	RouteReload  Route = "POST /v1/reload"  // ReloadRequest -> Result
+	RouteScale   Route = "POST /v1/scale"   // ScaleRequest -> Result
+	RouteDelete  Route = "POST /v1/delete"  // {} -> Result
+	RouteFlush   Route = "POST /v1/flush"   // Target -> Result with Files
+	RouteSave    Route = "POST /v1/save"    // {} -> Result
+	RouteKill    Route = "POST /v1/kill"    // {} -> Result; then the daemon exits
+)
+
+// Routes lists every route of the API (for tests of both sides).
+func Routes() []Route {
+	return []Route{RoutePing, RouteStatus, RouteStart, RouteStop, RouteRestart, RouteReload,
+		RouteScale, RouteDelete, RouteFlush, RouteSave, RouteKill}
+}
+
+// Method is the route's HTTP method.
+func (r Route) Method() string {
+	method, _, _ := strings.Cut(string(r), " ")
+	return method
+}
+
+// Path is the route's URL path.
+func (r Route) Path() string {
+	_, path, _ := strings.Cut(string(r), " ")
+	return path
+}
 
 // Worker states, PM2's words.
 const (
@@ -63,7 +110,7 @@ type Redis struct {
 	Error     string  `json:"error,omitempty"`
 }
 
-// Status is the answer to GET /v1/status.
+// Status is the answer to RouteStatus.
 type Status struct {
 	App       string `json:"app"`
 	Env       string `json:"env"`

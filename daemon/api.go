@@ -22,13 +22,13 @@ const maxRequestBody = 1 << 20
 // routes is the control API: HTTP+JSON on the owner-only unix socket.
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(string(control.RoutePing), func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]any{"pid": d.Status().Daemon.PID})
 	})
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(string(control.RouteStatus), func(w http.ResponseWriter, r *http.Request) {
 		reply(w, d.Status())
 	})
-	mux.HandleFunc("POST /v1/start", d.op(func(ctx context.Context, body []byte) (string, error) {
+	mux.HandleFunc(string(control.RouteStart), d.op(func(ctx context.Context, body []byte) (string, error) {
 		var req control.StartRequest
 		if err := decode(body, &req); err != nil {
 			return "", err
@@ -42,9 +42,9 @@ func (d *Daemon) routes() http.Handler {
 		}
 		return fmt.Sprintf("started %d workers", cfg.Instances.Count()), nil
 	}))
-	mux.HandleFunc("POST /v1/stop", d.targetOp(d.sup.Stop))
-	mux.HandleFunc("POST /v1/restart", d.targetOp(d.sup.Restart))
-	mux.HandleFunc("POST /v1/reload", d.op(func(ctx context.Context, body []byte) (string, error) {
+	mux.HandleFunc(string(control.RouteStop), d.targetOp(d.sup.Stop))
+	mux.HandleFunc(string(control.RouteRestart), d.targetOp(d.sup.Restart))
+	mux.HandleFunc(string(control.RouteReload), d.op(func(ctx context.Context, body []byte) (string, error) {
 		var req control.ReloadRequest
 		if err := decode(body, &req); err != nil {
 			return "", err
@@ -58,7 +58,7 @@ func (d *Daemon) routes() http.Handler {
 		}
 		return d.Reload(ctx, cfg, req.Load)
 	}))
-	mux.HandleFunc("POST /v1/scale", d.op(func(ctx context.Context, body []byte) (string, error) {
+	mux.HandleFunc(string(control.RouteScale), d.op(func(ctx context.Context, body []byte) (string, error) {
 		var req control.ScaleRequest
 		if err := decode(body, &req); err != nil {
 			return "", err
@@ -68,10 +68,10 @@ func (d *Daemon) routes() http.Handler {
 		}
 		return d.sup.Scale(ctx, req)
 	}))
-	mux.HandleFunc("POST /v1/delete", d.op(func(ctx context.Context, _ []byte) (string, error) {
+	mux.HandleFunc(string(control.RouteDelete), d.op(func(ctx context.Context, _ []byte) (string, error) {
 		return d.Delete(ctx)
 	}))
-	mux.HandleFunc("POST /v1/flush", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(string(control.RouteFlush), func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 		if err != nil {
 			failErr(w, badRequestf("read request: %v", err))
@@ -89,10 +89,10 @@ func (d *Daemon) routes() http.Handler {
 		}
 		reply(w, control.Result{Message: fmt.Sprintf("emptied %d log files", len(files)), Files: files, Status: d.Status()})
 	})
-	mux.HandleFunc("POST /v1/save", d.op(func(ctx context.Context, _ []byte) (string, error) {
+	mux.HandleFunc(string(control.RouteSave), d.op(func(ctx context.Context, _ []byte) (string, error) {
 		return d.Save()
 	}))
-	mux.HandleFunc("POST /v1/kill", d.op(func(ctx context.Context, _ []byte) (string, error) {
+	mux.HandleFunc(string(control.RouteKill), d.op(func(ctx context.Context, _ []byte) (string, error) {
 		n := d.sup.Count()
 		d.shutdownApp()
 		d.Kill()

@@ -3,6 +3,21 @@
 // owner-only unix socket, collects per-worker CPU, memory and connection
 // counts, hosts the embedded Redis in development, and saves and restores
 // the process list.
+//
+// Its two contracts live in packages of their own, so that the other side
+// compiles against the same definitions: with the CLI and monit, the
+// control API (package control: routes, requests, the typed client; served
+// by api.go); with the workers, internal/workerproto (the worker's command
+// line, tags and session ids, the stats it polls, the liveness pipe). It
+// never imports the worker's package (cluster), nor does cluster import it.
+//
+// Files: daemon.go (the Daemon: the home's lock, Run, start, reload,
+// delete, status), supervisor.go (the process table: spawn, crash restarts
+// with backoff, stop, scale, rolling reload), frontdoor.go and router.go
+// (the public port: sessions routed by the tag in their id, websockets
+// handed over), stats.go (the per-second sampling), api.go (the control
+// API's handlers), registry.go (the fleet heartbeat in Redis), dump.go
+// (save and resurrect), logfiles.go (the workers' log writers).
 package daemon
 
 import (
@@ -22,6 +37,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/workerproto"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -124,7 +140,7 @@ func New(opts Options) (*Daemon, error) {
 // directories of earlier daemons are removed (this one holds the home's
 // lock, so they are dead; their draining workers keep their connections).
 func newRunDir(home string) (string, error) {
-	parent := filepath.Join(home, "run")
+	parent := workerproto.RunRoot(home)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return "", err
 	}
@@ -133,7 +149,7 @@ func newRunDir(home string) (string, error) {
 			_ = os.RemoveAll(filepath.Join(parent, e.Name()))
 		}
 	}
-	dir := filepath.Join(parent, strconv.Itoa(os.Getpid()))
+	dir := workerproto.RunDir(home, os.Getpid())
 	return dir, os.Mkdir(dir, 0o700)
 }
 

@@ -129,7 +129,7 @@ func TestWorkerThatKeepsCrashingEndsErrored(t *testing.T) {
 	}
 	// fixed deploy: restart brings it back
 	os.Remove(marker)
-	if err := td.do(context.Background(), "/v1/restart", control.Target{ID: 0}, nil); err != nil {
+	if err := opErr(td.client.Restart(context.Background(), control.Target{ID: 0})); err != nil {
 		t.Fatal(err)
 	}
 	td.waitStatus(t, 20*time.Second, "both online again", allOnline(2))
@@ -148,7 +148,7 @@ func TestStartFailsCleanly(t *testing.T) {
 		defer l.Close()
 		cfg := testConfig(t, td.home, rs.URL(), 1)
 		cfg.Port = l.Addr().(*net.TCPAddr).Port
-		err = td.do(context.Background(), "/v1/start", startRequest(t, cfg), nil)
+		err = opErr(td.client.Start(context.Background(), startRequest(t, cfg)))
 		if err == nil || !strings.Contains(err.Error(), "is taken") {
 			t.Errorf("err = %v, want the port named as taken", err)
 		}
@@ -158,7 +158,7 @@ func TestStartFailsCleanly(t *testing.T) {
 	})
 	t.Run("redis unreachable", func(t *testing.T) {
 		cfg := testConfig(t, td.home, fmt.Sprintf("redis://127.0.0.1:%d", redistest.FreePort(t)), 1)
-		err := td.do(context.Background(), "/v1/start", startRequest(t, cfg), nil)
+		err := opErr(td.client.Start(context.Background(), startRequest(t, cfg)))
 		if err == nil || !strings.Contains(err.Error(), "Redis unreachable") {
 			t.Errorf("err = %v, want Redis unreachable", err)
 		}
@@ -174,7 +174,7 @@ func TestStartFailsCleanly(t *testing.T) {
 		slow := startDaemon(t, func() (string, error) { return script, nil })
 		cfg := testConfig(t, slow.home, rs.URL(), 2)
 		cfg.Restart.ListenTimeout = configs.Duration(time.Second)
-		err := slow.do(context.Background(), "/v1/start", startRequest(t, cfg), nil)
+		err := opErr(slow.client.Start(context.Background(), startRequest(t, cfg)))
 		if err == nil || !strings.Contains(err.Error(), "listen_timeout") {
 			t.Fatalf("err = %v, want workers not ready within listen_timeout", err)
 		}
@@ -198,7 +198,7 @@ func TestScale(t *testing.T) {
 	cfg := testConfig(t, td.home, rs.URL(), 1)
 	td.start(t, cfg)
 	scale := func(mode string, n int) error {
-		return td.do(context.Background(), "/v1/scale", control.ScaleRequest{Mode: mode, N: n}, nil)
+		return opErr(td.client.Scale(context.Background(), control.ScaleRequest{Mode: mode, N: n}))
 	}
 	if err := scale("add", 2); err != nil {
 		t.Fatal(err)
@@ -228,7 +228,7 @@ func TestStopAndRestart(t *testing.T) {
 	td.start(t, cfg)
 	st := td.waitStatus(t, 10*time.Second, "online", allOnline(2))
 	pid0 := st.Workers[0].PID
-	if err := td.do(context.Background(), "/v1/stop", control.Target{ID: 0}, nil); err != nil {
+	if err := opErr(td.client.Stop(context.Background(), control.Target{ID: 0})); err != nil {
 		t.Fatal(err)
 	}
 	st = td.status(t)
@@ -238,11 +238,11 @@ func TestStopAndRestart(t *testing.T) {
 	if alive(pid0) {
 		t.Errorf("stopped worker %d still runs", pid0)
 	}
-	if err := td.do(context.Background(), "/v1/restart", control.Target{ID: 0}, nil); err != nil {
+	if err := opErr(td.client.Restart(context.Background(), control.Target{ID: 0})); err != nil {
 		t.Fatal(err)
 	}
 	td.waitStatus(t, 10*time.Second, "online", allOnline(2))
-	if err := td.do(context.Background(), "/v1/stop", control.Target{All: true}, nil); err != nil {
+	if err := opErr(td.client.Stop(context.Background(), control.Target{All: true})); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range td.status(t).Workers {
@@ -250,7 +250,7 @@ func TestStopAndRestart(t *testing.T) {
 			t.Errorf("after stop all: %+v", w)
 		}
 	}
-	if err := td.do(context.Background(), "/v1/stop", control.Target{ID: 9}, nil); err == nil || !strings.Contains(err.Error(), "no worker 9") {
+	if err := opErr(td.client.Stop(context.Background(), control.Target{ID: 9})); err == nil || !strings.Contains(err.Error(), "no worker 9") {
 		t.Errorf("stop 9: %v", err)
 	}
 }

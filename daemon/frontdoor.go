@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/internal/handoff"
+	"github.com/frutos/frutos/internal/workerproto"
 )
 
 // FrontDoor serves the public port for every worker. It routes each
@@ -100,7 +101,7 @@ func (f *FrontDoor) Close() {
 
 func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
-	case strings.HasPrefix(r.URL.Path, "/socket.io/"):
+	case strings.HasPrefix(r.URL.Path, workerproto.EnginePath):
 		f.socketIO(w, r)
 	case r.URL.Path == "/healthz":
 		ready, total := f.router.readyCount()
@@ -119,8 +120,7 @@ func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (f *FrontDoor) socketIO(w http.ResponseWriter, r *http.Request) {
 	var inst *instance
 	if sid := r.URL.Query().Get("sid"); sid != "" {
-		tag, _, ok := strings.Cut(sid, ".")
-		if ok {
+		if tag, ok := workerproto.TagOf(sid); ok {
 			inst = f.router.byTag(tag)
 		}
 		if inst == nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/cluster/rooms"
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/internal/testutil/nodefix"
@@ -112,7 +113,7 @@ func TestFrontDoorRoutesEverySession(t *testing.T) {
 			})
 			for n := range events {
 				for _, u := range us {
-					if _, err := em.To("user:"+u).Emit(context.Background(), "seq", map[string]any{"user": u, "n": n}); err != nil {
+					if _, err := em.To(rooms.User(u)).Emit(context.Background(), "seq", map[string]any{"user": u, "n": n}); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -196,7 +197,7 @@ func loadRunWith(t *testing.T, em redisadapter.Emitter, port, clients int, op fu
 			case <-tick.C:
 			}
 			for _, u := range us {
-				_, _ = em.To("user:"+u).Emit(context.Background(), "seq", map[string]any{"user": u, "n": n})
+				_, _ = em.To(rooms.User(u)).Emit(context.Background(), "seq", map[string]any{"user": u, "n": n})
 			}
 			rounds.Store(int64(n + 1))
 		}
@@ -231,7 +232,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	s, sent := loadRun(t, td, rs, cfg.Port, clients, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if err := td.do(ctx, "/v1/reload", control.ReloadRequest{}, nil); err != nil {
+		if err := opErr(td.client.Reload(ctx, control.ReloadRequest{})); err != nil {
 			t.Fatalf("reload: %v", err)
 		}
 	})
@@ -252,7 +253,7 @@ func TestScaleUnderLoad(t *testing.T) {
 	clients := loadClients(40)
 	s, sent := loadRun(t, td, rs, cfg.Port, clients, func() {
 		for _, n := range []int{2, 4} {
-			if err := td.do(context.Background(), "/v1/scale", control.ScaleRequest{Mode: "set", N: n}, nil); err != nil {
+			if err := opErr(td.client.Scale(context.Background(), control.ScaleRequest{Mode: "set", N: n})); err != nil {
 				t.Fatalf("scale %d: %v", n, err)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -134,16 +135,22 @@ func checkAnswer(t *testing.T, req *http.Request, w *httptest.ResponseRecorder) 
 	}
 }
 
-// Found by FuzzControlAPI: a request with no route got the mux's plain-text
-// 404 or 405, or a redirect for an unclean path; clients expect a
-// control.Error in every answer.
-func TestControlAPIMissesAnswerJSON(t *testing.T) {
+// controlAPI is the control API's handler of a daemon with no app.
+func controlAPI(t *testing.T) http.Handler {
+	t.Helper()
 	d, err := New(Options{Home: t.TempDir(), Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.lock.release)
-	h := d.routes()
+	return d.routes()
+}
+
+// Found by FuzzControlAPI: a request with no route got the mux's plain-text
+// 404 or 405, or a redirect for an unclean path; clients expect a
+// control.Error in every answer.
+func TestControlAPIMissesAnswerJSON(t *testing.T) {
+	h := controlAPI(t)
 	for _, tc := range []struct {
 		method, path string
 		status       int
@@ -161,6 +168,26 @@ func TestControlAPIMissesAnswerJSON(t *testing.T) {
 		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || w.Code != tc.status || e.Code != tc.code ||
 			w.Header().Get("Allow") != tc.allow {
 			t.Errorf("%s %s: %d %q (Allow %q); want %d %s", tc.method, tc.path, w.Code, w.Body, w.Header().Get("Allow"), tc.status, tc.code)
+		}
+	}
+}
+
+// The daemon serves every route of the control API at the method and path
+// its clients use (with no app, most answer an error, but never that the
+// request does not exist).
+func TestEveryControlRouteIsServed(t *testing.T) {
+	h := controlAPI(t)
+	for _, r := range control.Routes() {
+		var body io.Reader
+		if r.Method() == http.MethodPost {
+			body = strings.NewReader("{}")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(r.Method(), r.Path(), body))
+		var e control.Error
+		_ = json.Unmarshal(w.Body.Bytes(), &e)
+		if w.Code == http.StatusMethodNotAllowed || strings.HasPrefix(e.Message, "no control request") {
+			t.Errorf("%s: %d %s", r, w.Code, w.Body)
 		}
 	}
 }

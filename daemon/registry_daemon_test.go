@@ -50,7 +50,7 @@ func TestDaemonJoinsTheFleet(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := td.do(ctx, "/v1/delete", nil, nil); err != nil {
+	if err := opErr(td.client.Delete(ctx)); err != nil {
 		t.Fatal(err)
 	}
 	if hosts := fleet(); len(hosts) != 1 || hosts[0].State != control.HostStopped || hosts[0].ID != h.ID {

@@ -100,7 +100,7 @@ func TestStreamsKilledWorkersLoseNothing(t *testing.T) {
 		{"reload", func(t *testing.T, td *testDaemon) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			if err := td.do(ctx, "/v1/reload", control.ReloadRequest{}, nil); err != nil {
+			if err := opErr(td.client.Reload(ctx, control.ReloadRequest{})); err != nil {
 				t.Fatalf("reload: %v", err)
 			}
 		}},

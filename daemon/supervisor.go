@@ -2,19 +2,14 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,6 +18,7 @@ import (
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/internal/handoff"
+	"github.com/frutos/frutos/internal/workerproto"
 )
 
 // Supervisor keeps the workers running: the process table, spawn, crash
@@ -76,14 +72,14 @@ type instance struct {
 	started       time.Time
 	sock          string
 	handoff       string
-	client        *http.Client
+	client        *workerproto.Client
 	done          chan struct{} // closed when the process has exited
 	exitErr       error
 	stopping      atomic.Bool // stopped on purpose: its exit is not a crash
 	launching     atomic.Bool // not ready yet: whoever started it handles its failure
 	routable      atomic.Bool // new sessions may be sent here
 	ready         atomic.Bool // its last health check passed
-	stats         atomic.Pointer[workerStats]
+	stats         atomic.Pointer[workerproto.Polled]
 	routed        atomic.Int64 // sessions sent here since the last stats poll
 	senderMu      sync.Mutex
 	sender        *handoff.Sender
@@ -91,18 +87,6 @@ type instance struct {
 	rss           atomic.Uint64
 	perSecond     atomic.Uint64 // events delivered per second * 100
 	memoryRestart atomic.Bool   // a replacement for memory is under way
-}
-
-// workerStats is what a worker's /stats says (the fields the daemon uses).
-type workerStats struct {
-	Ready       bool           `json:"ready"`
-	Draining    bool           `json:"draining"`
-	Connections int            `json:"connections"`
-	Transports  map[string]int `json:"transports"`
-	Delivered   uint64         `json:"events_delivered"`
-	Redis       struct {
-		State string `json:"state"`
-	} `json:"redis"`
 }
 
 func newSupervisor(exe func() (string, error), runDir string, logs LogFiles, log *slog.Logger) *Supervisor {
@@ -218,22 +202,20 @@ func (s *Supervisor) spawn(sl *slot) (*instance, error) {
 	s.mu.Unlock()
 
 	inst.launching.Store(true)
-	inst.tag = fmt.Sprintf("w%dg%d", inst.id, inst.gen)
-	inst.sock = filepath.Join(s.runDir, inst.tag+".sock")
-	inst.handoff = filepath.Join(s.runDir, inst.tag+".handoff")
-	inst.client = unixHTTPClient(inst.sock)
+	spec := workerproto.Supervised(s.runDir, inst.id, inst.gen)
+	inst.tag, inst.sock, inst.handoff = spec.Tag, spec.Socket, spec.Handoff
+	inst.client = workerproto.NewClient(inst.sock)
 	env, err := cfg.ChildEnv()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "worker",
-		"--id", strconv.Itoa(inst.id), "--tag", inst.tag,
-		"--socket", inst.sock, "--handoff", inst.handoff)
+	cmd := exec.Command(exe, append([]string{workerproto.Command}, spec.Args()...)...)
 	cmd.Env = append(childBaseEnv(), env...)
 	cmd.Stdout, cmd.Stderr = out, errw
 	// Own process group: a Ctrl-C on a foreground daemon reaches the
 	// daemon only, which then stops the workers gracefully. Pdeathsig and
-	// the stdin pipe make workers exit if the daemon dies.
+	// the stdin pipe (workerproto's liveness rule: held open, never
+	// written) make workers exit if the daemon dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -733,23 +715,11 @@ func (s *Supervisor) Workers() []control.Worker {
 	return out
 }
 
-func (inst *instance) fetchStats(ctx context.Context) (*workerStats, error) {
+// fetchStats polls the worker's stats, waiting one second at most.
+func (inst *instance) fetchStats(ctx context.Context) (*workerproto.Polled, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://worker/_frutos/stats", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := inst.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var st workerStats
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
-		return nil, err
-	}
-	return &st, nil
+	return inst.client.Stats(ctx)
 }
 
 func (inst *instance) closeSender() {
@@ -759,17 +729,6 @@ func (inst *instance) closeSender() {
 		inst.sender.Close()
 		inst.sender = nil
 	}
-}
-
-func unixHTTPClient(path string) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-	}}
 }
 
 func exitText(err error) string {

@@ -1,8 +1,9 @@
 // Package logs owns the workers' log files: a line-oriented Writer with
 // optional timestamps and rotation by size, the names of the files (PM2's
 // cluster-mode names), reading the last lines of a file (Tail), following a
-// file across rotations and truncations (Follow), and emptying files (Flush,
-// Writer.Truncate).
+// file across rotations and truncations (Follow), the two together over
+// many files (TailFiles, FollowFiles: what `frutos logs` prints and monit
+// shows), and emptying files (Flush, Writer.Truncate).
 //
 // One worker has two files in the logs directory, <app>-out-<id>.log and
 // <app>-error-<id>.log. A file that reaches its size limit is renamed

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/cluster/rooms"
 	"github.com/frutos/frutos/configs"
 )
 
@@ -238,8 +239,10 @@ func (h *EmitAPI) emit(ctx context.Context, req EmitRequest, args []any) (EmitRe
 	em := NewEmitter(h.client, h.cfg).Of(req.Namespace)
 	resp := EmitResponse{OK: true, Adapter: configs.AdapterPubSub, Namespace: em.Namespace(), Rooms: []string{}, Event: req.Event}
 	switch req.Target {
-	case "user", "mentor":
-		resp.Rooms = []string{req.Target + ":" + req.ID}
+	case "user":
+		resp.Rooms = []string{rooms.User(req.ID)}
+	case "mentor":
+		resp.Rooms = []string{rooms.Mentor(req.ID)}
 	case "room":
 		resp.Rooms = []string{req.ID}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -17,7 +16,9 @@ import (
 // *control.Client is one, and tests pass a fake.
 type Daemon interface {
 	Status(ctx context.Context) (control.Status, error)
-	Do(ctx context.Context, method, path string, in, out any) error
+	Restart(ctx context.Context, t control.Target) (control.Result, error)
+	Reload(ctx context.Context, req control.ReloadRequest) (control.Result, error)
+	Scale(ctx context.Context, req control.ScaleRequest) (control.Result, error)
 }
 
 // StatusMsg is a fresh status from the daemon.
@@ -63,33 +64,52 @@ func pollAfter(d time.Duration) tea.Cmd {
 
 // action is an operation the operator asked for with a key.
 type action struct {
-	path    string // control API path
-	body    any
+	run     func(context.Context, Daemon) (control.Result, error)
 	prompt  string // the y/n question; empty for actions that need none
 	doing   string // "restarting worker 2"
 	destroy bool
 }
 
 func restartAction(w control.Worker) action {
-	return action{path: "/v1/restart", body: control.Target{ID: w.ID}, destroy: true,
-		prompt: fmt.Sprintf("Restart worker %d (pid %d)? Its clients reconnect to the others.", w.ID, w.PID),
-		doing:  fmt.Sprintf("restarting worker %d", w.ID)}
+	return action{
+		run: func(ctx context.Context, d Daemon) (control.Result, error) {
+			return d.Restart(ctx, control.Target{ID: w.ID})
+		},
+		destroy: true,
+		prompt:  fmt.Sprintf("Restart worker %d (pid %d)? Its clients reconnect to the others.", w.ID, w.PID),
+		doing:   fmt.Sprintf("restarting worker %d", w.ID),
+	}
 }
 
 func reloadAction(n int) action {
-	return action{path: "/v1/reload", body: control.ReloadRequest{}, destroy: true,
-		prompt: fmt.Sprintf("Reload all %d workers, one at a time (zero downtime)?", n),
-		doing:  "reloading all workers"}
+	return action{
+		run: func(ctx context.Context, d Daemon) (control.Result, error) {
+			return d.Reload(ctx, control.ReloadRequest{})
+		},
+		destroy: true,
+		prompt:  fmt.Sprintf("Reload all %d workers, one at a time (zero downtime)?", n),
+		doing:   "reloading all workers",
+	}
 }
 
 func scaleUpAction() action {
-	return action{path: "/v1/scale", body: control.ScaleRequest{Mode: "add", N: 1}, doing: "adding a worker"}
+	return action{run: scaleByOne("add"), doing: "adding a worker"}
 }
 
 func scaleDownAction(highest int) action {
-	return action{path: "/v1/scale", body: control.ScaleRequest{Mode: "sub", N: 1}, destroy: true,
-		prompt: fmt.Sprintf("Remove worker %d (the highest id)? It drains; its clients reconnect.", highest),
-		doing:  fmt.Sprintf("removing worker %d", highest)}
+	return action{
+		run:     scaleByOne("sub"),
+		destroy: true,
+		prompt:  fmt.Sprintf("Remove worker %d (the highest id)? It drains; its clients reconnect.", highest),
+		doing:   fmt.Sprintf("removing worker %d", highest),
+	}
+}
+
+// scaleByOne adds ("add") or removes ("sub") one worker.
+func scaleByOne(mode string) func(context.Context, Daemon) (control.Result, error) {
+	return func(ctx context.Context, d Daemon) (control.Result, error) {
+		return d.Scale(ctx, control.ScaleRequest{Mode: mode, N: 1})
+	}
 }
 
 // actionTimeout bounds an operation, as the CLI's: a reload of many
@@ -109,8 +129,7 @@ func runAction(life *lifetime, d Daemon, a action, now func() time.Time) tea.Cmd
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(life.ctx, actionTimeout)
 		defer cancel()
-		var res control.Result
-		err := d.Do(ctx, http.MethodPost, a.path, a.body, &res)
+		res, err := a.run(ctx, d)
 		if life.ctx.Err() != nil {
 			return nil
 		}

@@ -97,9 +97,9 @@ func TestTUIDestructiveKeysAskThenSendTheRequest(t *testing.T) {
 		prompt string
 		want   call
 	}{
-		{[]string{"j", "j"}, "r", "Restart worker 2 (pid 4203)?", call{"/v1/restart", control.Target{ID: 2}}},
-		{nil, "R", "Reload all 4 workers", call{"/v1/reload", control.ReloadRequest{}}},
-		{nil, "-", "Remove worker 3 (the highest id)?", call{"/v1/scale", control.ScaleRequest{Mode: "sub", N: 1}}},
+		{[]string{"j", "j"}, "r", "Restart worker 2 (pid 4203)?", call{"restart", control.Target{ID: 2}}},
+		{nil, "R", "Reload all 4 workers", call{"reload", control.ReloadRequest{}}},
+		{nil, "-", "Remove worker 3 (the highest id)?", call{"scale", control.ScaleRequest{Mode: "sub", N: 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -129,7 +129,7 @@ func TestTUIDestructiveKeysAskThenSendTheRequest(t *testing.T) {
 				t.Fatalf("sent %+v, want %+v", got, tt.want)
 			}
 			m = send(m, msgs...)
-			if !strings.Contains(m.View(), "✓ done "+tt.want.path) {
+			if !strings.Contains(m.View(), "✓ done "+tt.want.op) {
 				t.Fatalf("the daemon's answer is not shown:\n%s", m.View())
 			}
 		})
@@ -141,7 +141,7 @@ func TestTUIScaleUpNeedsNoConfirmation(t *testing.T) {
 	m := samples(screen(t, 80, 24, Options{Daemon: d}), 1, rising(fourWorkers()))
 	m, cmd := press(m, "+")
 	run(cmd)
-	want := []call{{"/v1/scale", control.ScaleRequest{Mode: "add", N: 1}}}
+	want := []call{{"scale", control.ScaleRequest{Mode: "add", N: 1}}}
 	if got := d.sent(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("sent %+v, want %+v", got, want)
 	}
@@ -254,7 +254,7 @@ func TestTUIStaleLogLinesAreDropped(t *testing.T) {
 	m := samples(screen(t, 80, 24, Options{}), 1, rising(fourWorkers()))
 	old := m.logs.gen
 	m = keys(m, "j")
-	if m.logs.gen == old || m.logs.target.id != 1 {
+	if m.logs.gen == old || m.logs.target.ID != 1 {
 		t.Fatalf("moving did not retarget the log pane: gen %d→%d, target %+v", old, m.logs.gen, m.logs.target)
 	}
 	m = send(m, LogLinesMsg{Gen: old, Lines: []LogLine{{Text: "from worker 0"}}})
@@ -262,7 +262,7 @@ func TestTUIStaleLogLinesAreDropped(t *testing.T) {
 		t.Fatal("a line of the worker no longer selected was shown")
 	}
 	m = keys(m, "l")
-	if m.logs.target != (logTarget{}) || strings.Contains(m.View(), "logs of worker") {
+	if m.logs.target != (LogTarget{}) || strings.Contains(m.View(), "logs of worker") {
 		t.Fatalf("hiding the logs did not stop the follow:\n%s", m.View())
 	}
 }

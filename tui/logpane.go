@@ -2,24 +2,34 @@ package tui
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
-	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-
-	"github.com/frutos/frutos/logs"
 )
 
 // LogLine is one line of a worker's out or err log.
 type LogLine struct {
-	Stream logs.Stream
-	Text   string
-	Time   time.Time // zero when the file has no timestamps
+	Err  bool // from the error stream
+	Text string
+	Time time.Time // zero when the file has no timestamps
 }
+
+// LogTarget is one worker's log files, where the daemon's status says they
+// are.
+type LogTarget struct {
+	Dir, App   string
+	DateFormat string // logs.date_format, to read the lines' times
+	ID         int
+}
+
+// LogFollower follows a worker's out and err logs for the log pane: it
+// calls past once with the last n lines of each file (out's, then err's; a
+// file it cannot read as an Err line saying so), then live with each new
+// line of either, until ctx ends. The command wires one that reads the
+// files as `frutos logs` does; tests pass a fake.
+type LogFollower func(ctx context.Context, t LogTarget, n int, past func([]LogLine), live func(LogLine))
 
 // LogLinesMsg carries lines read from the followed worker's files. Gen
 // tells which follow they came from: lines of a worker no longer selected
@@ -33,18 +43,12 @@ type LogLinesMsg struct {
 // shows).
 const logKeep = 500
 
-// logTarget is what the pane follows: one worker's files.
-type logTarget struct {
-	dir, app string
-	id       int
-}
-
 // logPane shows the last lines of the selected worker's out and err logs.
 // The follow itself (a goroutine per file) is owned by a logFollow; the
 // pane only holds the lines and which follow they belong to.
 type logPane struct {
 	hidden bool
-	target logTarget
+	target LogTarget
 	gen    int // bumps with every new follow
 	follow *logFollow
 	lines  []LogLine
@@ -65,10 +69,10 @@ func (p logPane) add(msg LogLinesMsg) logPane {
 
 // retarget switches the pane to t (or to nothing when t is zero or the
 // pane is hidden): it stops the old follow and returns the Cmds that
-// start the new one.
-func (p logPane) retarget(life *lifetime, t logTarget, backlog int) (logPane, tea.Cmd) {
-	if p.hidden || t.dir == "" {
-		t = logTarget{}
+// start the new one with follow (none when follow is nil).
+func (p logPane) retarget(life *lifetime, follow LogFollower, t LogTarget, backlog int) (logPane, tea.Cmd) {
+	if p.hidden || t.Dir == "" {
+		t = LogTarget{}
 	}
 	if t == p.target {
 		return p, nil
@@ -79,10 +83,10 @@ func (p logPane) retarget(life *lifetime, t logTarget, backlog int) (logPane, te
 	}
 	p.target, p.lines = t, nil
 	p.gen++
-	if t.dir == "" {
+	if t.Dir == "" || follow == nil {
 		return p, nil
 	}
-	p.follow = newLogFollow(life, t, p.gen, backlog)
+	p.follow = newLogFollow(life, follow, t, p.gen, backlog)
 	return p, tea.Batch(p.follow.start, p.follow.next)
 }
 
@@ -91,17 +95,17 @@ func (p logPane) view(width, height int, st styles) []string {
 		return nil
 	}
 	title := "logs"
-	if p.target.dir != "" {
-		title = fmt.Sprintf("logs of worker %d (out and err)", p.target.id)
+	if p.target.Dir != "" {
+		title = fmt.Sprintf("logs of worker %d (out and err)", p.target.ID)
 	}
 	lines := []string{st.title.Render(fit("── "+title+" ", width)) + st.dim.Render(dashes(width-len([]rune("── "+title+" "))))}
 	shown := p.lines[max(len(p.lines)-(height-1), 0):]
-	if p.target.dir != "" && len(shown) == 0 {
+	if p.target.Dir != "" && len(shown) == 0 {
 		lines = append(lines, st.dim.Render("(nothing logged yet)"))
 	}
 	for _, l := range shown {
 		text := printable(l.Text)
-		if l.Stream == logs.Err {
+		if l.Err {
 			lines = append(lines, st.bad.Render("err ")+fit(text, width-4))
 		} else {
 			lines = append(lines, fit(text, width))
@@ -125,7 +129,8 @@ func dashes(n int) string {
 // ch until stop. The screen re-arms next after every LogLinesMsg.
 type logFollow struct {
 	life    *lifetime
-	target  logTarget
+	source  LogFollower
+	target  LogTarget
 	gen     int
 	backlog int
 	ch      chan LogLine
@@ -133,9 +138,10 @@ type logFollow struct {
 	cancel  context.CancelFunc
 }
 
-func newLogFollow(life *lifetime, t logTarget, gen, backlog int) *logFollow {
+func newLogFollow(life *lifetime, source LogFollower, t LogTarget, gen, backlog int) *logFollow {
 	ctx, cancel := context.WithCancel(life.ctx)
-	return &logFollow{life: life, target: t, gen: gen, backlog: backlog, ch: make(chan LogLine, 256), ctx: ctx, cancel: cancel}
+	return &logFollow{life: life, source: source, target: t, gen: gen, backlog: backlog,
+		ch: make(chan LogLine, 256), ctx: ctx, cancel: cancel}
 }
 
 func (f *logFollow) stop() { f.cancel() }
@@ -143,7 +149,7 @@ func (f *logFollow) stop() { f.cancel() }
 // start is the Cmd that starts the follow's goroutine. It returns no
 // message: lines come through next.
 func (f *logFollow) start() tea.Msg {
-	f.life.Go(func() { followWorker(f.ctx, f.target, f.backlog, f.ch) })
+	f.life.Go(func() { followWorker(f.ctx, f.source, f.target, f.backlog, f.ch) })
 	return nil
 }
 
@@ -170,9 +176,8 @@ func (f *logFollow) next() tea.Msg {
 
 // followWorker sends the last backlog lines of the worker's out and err
 // files (in time order when they have timestamps), then every new line of
-// either, until ctx ends. A file not written yet is followed from when it
-// appears; a file that cannot be read is reported as a line.
-func followWorker(ctx context.Context, t logTarget, backlog int, ch chan<- LogLine) {
+// either, until ctx ends.
+func followWorker(ctx context.Context, follow LogFollower, t LogTarget, backlog int, ch chan<- LogLine) {
 	send := func(l LogLine) bool {
 		select {
 		case ch <- l:
@@ -181,43 +186,21 @@ func followWorker(ctx context.Context, t logTarget, backlog int, ch chan<- LogLi
 			return false
 		}
 	}
-	var reader logs.Reader
-	streams := []logs.Stream{logs.Out, logs.Err}
-	offsets := make([]logs.Offset, len(streams))
-	var past []LogLine
-	for i, s := range streams {
-		path := logs.Path(t.dir, t.app, t.id, s)
-		lines, off, err := reader.Tail(path, backlog)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			past = append(past, LogLine{Stream: logs.Err, Text: fmt.Sprintf("(monit: %v)", err)})
-			continue
+	follow(ctx, t, backlog, func(past []LogLine) {
+		for _, l := range lastInOrder(past, backlog) {
+			if !send(l) {
+				return
+			}
 		}
-		offsets[i] = off
-		for _, l := range lines {
-			past = append(past, LogLine{Stream: s, Text: l.Text, Time: l.Time})
-		}
-	}
-	// Interleave out and err by time when every line has one; otherwise
-	// out's lines, then err's.
+	}, func(l LogLine) { send(l) })
+}
+
+// lastInOrder is the last n of the past lines of both files: interleaved
+// by time when every line has one; otherwise out's lines, then err's.
+func lastInOrder(past []LogLine, n int) []LogLine {
 	if !slices.ContainsFunc(past, func(l LogLine) bool { return l.Time.IsZero() }) {
+		past = slices.Clone(past)
 		slices.SortStableFunc(past, func(a, b LogLine) int { return a.Time.Compare(b.Time) })
 	}
-	for _, l := range past[max(len(past)-backlog, 0):] {
-		if !send(l) {
-			return
-		}
-	}
-	var wg sync.WaitGroup
-	for i, s := range streams {
-		path := logs.Path(t.dir, t.app, t.id, s)
-		wg.Go(func() {
-			err := reader.Follow(ctx, path, offsets[i], func(l logs.Line) {
-				send(LogLine{Stream: s, Text: l.Text, Time: l.Time})
-			})
-			if err != nil && ctx.Err() == nil {
-				send(LogLine{Stream: logs.Err, Text: fmt.Sprintf("(monit: stopped following %s: %v)", path, err)})
-			}
-		})
-	}
-	wg.Wait()
+	return past[max(len(past)-n, 0):]
 }

@@ -9,6 +9,11 @@
 // StatusMsg or an ErrMsg, the operator's actions, and a log follow that
 // returns LogLinesMsg and is re-armed after each one. Tests drive the model
 // with those messages and compare View with golden files.
+//
+// The screen reads the world only through what Options hands it: Daemon
+// (the control API's typed client, or a fake), Fleet (the fleet registry)
+// and Logs (a worker's log files). The command wires them; tui imports
+// neither daemon nor logs.
 package tui
 
 import (
@@ -41,6 +46,9 @@ type Options struct {
 	// Fleet reads every host of the fleet registry, for the hosts view
 	// (key h); nil leaves the view out.
 	Fleet func(ctx context.Context) (control.Fleet, error)
+	// Logs follows the selected worker's log files, for the log pane; nil
+	// shows none.
+	Logs LogFollower
 }
 
 // Model is the monit screen.
@@ -174,12 +182,12 @@ func (m Model) keys(k tea.KeyMsg) (Model, tea.Cmd) {
 
 // followSelected points the log pane at the selected worker.
 func (m Model) followSelected() (Model, tea.Cmd) {
-	var t logTarget
+	var t LogTarget
 	if w, ok := m.table.selectedWorker(); ok && m.status.LogsDir != "" {
-		t = logTarget{dir: m.status.LogsDir, app: m.status.App, id: w.ID}
+		t = LogTarget{Dir: m.status.LogsDir, App: m.status.App, DateFormat: m.status.LogDateFormat, ID: w.ID}
 	}
 	var cmd tea.Cmd
-	m.logs, cmd = m.logs.retarget(m.life, t, m.opts.LogLines)
+	m.logs, cmd = m.logs.retarget(m.life, m.opts.Logs, t, m.opts.LogLines)
 	return m, cmd
 }
 

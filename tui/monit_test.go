@@ -13,7 +13,6 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/frutos/frutos/control"
-	"github.com/frutos/frutos/logs"
 )
 
 // The golden files are testdata/<test name>.golden; regenerate them with
@@ -28,11 +27,13 @@ type fakeDaemon struct {
 	status control.Status
 	err    error
 	calls  []call
-	answer func(path string) (control.Result, error)
+	answer func(op string) (control.Result, error)
 }
 
+// call is an operation the screen sent: "restart", "reload" or "scale",
+// and its request.
 type call struct {
-	path string
+	op   string
 	body any
 }
 
@@ -42,22 +43,26 @@ func (f *fakeDaemon) Status(context.Context) (control.Status, error) {
 	return f.status, f.err
 }
 
-func (f *fakeDaemon) Do(_ context.Context, method, path string, in, out any) error {
+func (f *fakeDaemon) Restart(_ context.Context, t control.Target) (control.Result, error) {
+	return f.do("restart", t)
+}
+
+func (f *fakeDaemon) Reload(_ context.Context, req control.ReloadRequest) (control.Result, error) {
+	return f.do("reload", req)
+}
+
+func (f *fakeDaemon) Scale(_ context.Context, req control.ScaleRequest) (control.Result, error) {
+	return f.do("scale", req)
+}
+
+func (f *fakeDaemon) do(op string, body any) (control.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if method != "POST" {
-		return fmt.Errorf("unexpected method %s", method)
-	}
-	f.calls = append(f.calls, call{path: path, body: in})
-	res := control.Result{Message: "done " + path}
-	var err error
+	f.calls = append(f.calls, call{op: op, body: body})
 	if f.answer != nil {
-		res, err = f.answer(path)
+		return f.answer(op)
 	}
-	if r, ok := out.(*control.Result); ok {
-		*r = res
-	}
-	return err
+	return control.Result{Message: "done " + op}, nil
 }
 
 func (f *fakeDaemon) sent() []call {
@@ -159,10 +164,10 @@ func keyMsg(k string) tea.KeyMsg {
 
 func someLogs(m Model) Model {
 	lines := []LogLine{
-		{Stream: logs.Out, Text: "worker 1 listening on fd 3 (slot 1)"},
-		{Stream: logs.Out, Text: "redis adapter subscribed to socket.io#/#"},
-		{Stream: logs.Err, Text: "auth: token expired for sid Zk3x (user 812)"},
-		{Stream: logs.Out, Text: "\x1b[32mcoloured\x1b[0m line\twith a tab"},
+		{Text: "worker 1 listening on fd 3 (slot 1)"},
+		{Text: "redis adapter subscribed to socket.io#/#"},
+		{Err: true, Text: "auth: token expired for sid Zk3x (user 812)"},
+		{Text: "\x1b[32mcoloured\x1b[0m line\twith a tab"},
 	}
 	return send(m, LogLinesMsg{Gen: m.logs.gen, Lines: lines})
 }

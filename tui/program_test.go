@@ -23,7 +23,7 @@ func TestTUIProgram(t *testing.T) {
 	waitFor(t, tm, "logs of worker 1")
 
 	tm.Type("+")
-	waitFor(t, tm, "done /v1/scale")
+	waitFor(t, tm, "done scale")
 	if got := d.sent(); len(got) != 1 || got[0].body != (control.ScaleRequest{Mode: "add", N: 1}) {
 		t.Fatalf("sent %+v", got)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/frutos/frutos/bench"
+	"github.com/frutos/frutos/cluster/rooms"
 	"github.com/frutos/frutos/internal/jwtauth"
 	"github.com/frutos/frutos/internal/sioclient"
 )
@@ -221,7 +223,7 @@ func (e *env) slowConsumers(ctx context.Context, o HostileOptions, h *HostileRes
 		}
 		batch := make([]bench.Targeted, len(conns))
 		for i := range conns {
-			batch[i] = bench.Targeted{Room: fmt.Sprintf("user:%d", 900_000+i), Arg: big}
+			batch[i] = bench.Targeted{Room: rooms.User(strconv.Itoa(900_000 + i)), Arg: big}
 		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := e.load.cfg.Emitter.EmitToBatch(pctx, "slow", batch)
@@ -290,7 +292,7 @@ func (e *env) flood(ctx context.Context, o HostileOptions, h *HostileResult) err
 				if j%2 == 0 {
 					name = "join" // not allowed either: ignored and counted
 				}
-				if c.Emit(name, map[string]any{"room": "user:1", "j": j}) != nil {
+				if c.Emit(name, map[string]any{"room": rooms.User("1"), "j": j}) != nil {
 					return
 				}
 				sent.Add(1)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/bench"
+	"github.com/frutos/frutos/cluster/rooms"
 	"github.com/frutos/frutos/internal/sioclient"
 )
 
@@ -247,7 +248,7 @@ func (l *Load) emitBatch(ctx context.Context, n int) {
 		c.mu.Unlock()
 		ph.pending.Add(1)
 		plan[i] = planned{c, q}
-		batch[i] = bench.Targeted{Room: "user:" + c.user, Arg: bench.Payload{S: l.runID, Q: q, T: now}}
+		batch[i] = bench.Targeted{Room: rooms.User(c.user), Arg: bench.Payload{S: l.runID, Q: q, T: now}}
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()

@@ -2,19 +2,17 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/frutos/frutos/internal/workerproto"
 )
 
 // SoakOptions is a soak: the chaos cluster and load, steady for Duration,
@@ -161,29 +159,22 @@ func (e *env) sample(ctx context.Context) Sample {
 			continue
 		}
 		p := ProcSample{Name: fmt.Sprintf("worker %d", w.ID), PID: w.PID, RSS: w.Memory, FDs: countFDs(w.PID)}
-		p.Goroutines = workerGoroutines(ctx, filepath.Join(e.sys.Home, "run", strconv.Itoa(st.Daemon.PID), fmt.Sprintf("w%dg%d.sock", w.ID, w.Generation)))
+		p.Goroutines = workerGoroutines(ctx, workerproto.Supervised(workerproto.RunDir(e.sys.Home, st.Daemon.PID), w.ID, w.Generation).Socket)
 		s.Processes = append(s.Processes, p)
 	}
 	return s
 }
 
+// workerGoroutines asks a worker on its private socket, as the daemon does.
 func workerGoroutines(ctx context.Context, sock string) int {
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		}}}
-	defer c.CloseIdleConnections()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://worker/_frutos/stats", nil)
-	resp, err := c.Do(req)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c := workerproto.NewClient(sock)
+	defer c.Close()
+	st, err := c.Stats(ctx)
 	if err != nil {
 		return 0
 	}
-	defer resp.Body.Close()
-	var st struct {
-		Goroutines int `json:"goroutines"`
-	}
-	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
 	return st.Goroutines
 }
 

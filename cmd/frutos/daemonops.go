@@ -11,20 +11,24 @@ import (
 	"github.com/frutos/frutos/control"
 )
 
+// targetOp is a control operation on some workers: (*control.Client).Stop
+// or (*control.Client).Restart.
+type targetOp func(*control.Client, context.Context, control.Target) (control.Result, error)
+
 // targetOptions are those of the commands that act on "<id|all>" (stop,
 // restart): one control operation on the chosen workers.
 type targetOptions struct {
 	IO     *IOStreams
 	Daemon func() *control.Client
-	Path   string // the control operation, e.g. /v1/stop
+	Op     targetOp
 	Target control.Target
 	JSON   bool
 }
 
 // newTargetCmd completes cmd (use, help, examples) into a command that
-// runs the control operation at path on the workers named by its argument.
-func newTargetCmd(f *Factory, cmd *cobra.Command, path string, runF func(*targetOptions) error) *cobra.Command {
-	opts := &targetOptions{IO: f.IO, Daemon: f.Daemon, Path: path}
+// runs the control operation op on the workers named by its argument.
+func newTargetCmd(f *Factory, cmd *cobra.Command, op targetOp, runF func(*targetOptions) error) *cobra.Command {
+	opts := &targetOptions{IO: f.IO, Daemon: f.Daemon, Op: op}
 	cmd.Args = cobra.ExactArgs(1)
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
 		t, err := parseTarget(args)
@@ -35,7 +39,9 @@ func newTargetCmd(f *Factory, cmd *cobra.Command, path string, runF func(*target
 		if runF != nil {
 			return runF(opts)
 		}
-		return callDaemon(opts.IO, opts.Daemon(), opts.Path, opts.Target, opTimeout, opts.JSON)
+		return callDaemon(opts.IO, opts.JSON, func(ctx context.Context) (control.Result, error) {
+			return opts.Op(opts.Daemon(), ctx, opts.Target)
+		})
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the status after as JSON")
 	return cmd
@@ -53,13 +59,13 @@ func parseTarget(args []string) (control.Target, error) {
 	return control.Target{ID: id}, nil
 }
 
-// callDaemon runs one operation and prints its message and the status
-// after it.
-func callDaemon(io *IOStreams, client *control.Client, path string, body any, timeout time.Duration, asJSON bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// callDaemon runs one operation (bounded by opTimeout) and prints its
+// message and the status after it.
+func callDaemon(io *IOStreams, asJSON bool, op func(context.Context) (control.Result, error)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	var res control.Result
-	if err := client.Do(ctx, "POST", path, body, &res); err != nil {
+	res, err := op(ctx)
+	if err != nil {
 		return daemonError(err)
 	}
 	fmt.Fprintln(io.ErrOut, res.Message)

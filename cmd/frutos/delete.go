@@ -24,7 +24,7 @@ func newCmdDelete(f *Factory, runF func(*deleteOptions) error) *cobra.Command {
 			if runF != nil {
 				return runF(opts)
 			}
-			return callDaemon(opts.IO, opts.Daemon(), "/v1/delete", struct{}{}, opTimeout, opts.JSON)
+			return callDaemon(opts.IO, opts.JSON, opts.Daemon().Delete)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the status after as JSON")

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/cluster/rooms"
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/redisctl"
 )
@@ -130,8 +131,10 @@ func (o *emitOptions) fromArgs(kind string, args []string, nargs int) error {
 			return fmt.Errorf("the %s is empty", name)
 		}
 		switch kind {
-		case "user", "mentor":
-			o.Room = kind + ":" + id
+		case "user":
+			o.Room = rooms.User(id)
+		case "mentor":
+			o.Room = rooms.Mentor(id)
 		default:
 			o.Room = id
 		}

@@ -58,6 +58,7 @@ func reportError(s *IOStreams, err error) int {
 	}
 	code, hint := exitFailure, ""
 	var fe flagError
+	var ae argsError
 	var ee *exitError
 	var ce *configs.Error
 	switch {
@@ -70,10 +71,10 @@ func reportError(s *IOStreams, err error) int {
 		} else {
 			hint = "run with --help for usage"
 		}
+	case errors.As(err, &ae):
+		code, hint = exitUsage, "run 'frutos --help' for the list of commands"
 	case errors.As(err, &ce):
 		code, hint = exitConfig, "fix the configuration, then try again (the example: configs/frutos.yaml)"
-	case strings.HasPrefix(err.Error(), "unknown command"), strings.Contains(err.Error(), "arg(s)"):
-		code, hint = exitUsage, "run 'frutos --help' for the list of commands"
 	}
 	fmt.Fprintf(s.ErrOut, "error: %s\n", strings.TrimSpace(err.Error()))
 	if hint != "" {

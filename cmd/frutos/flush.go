@@ -35,8 +35,7 @@ func newCmdFlush(f *Factory, runF func(*flushOptions) error) *cobra.Command {
 			if id != nil {
 				t.ID = *id
 			}
-			var res control.Result
-			err := f.Daemon().Do(ctx, "POST", "/v1/flush", t, &res)
+			res, err := f.Daemon().Flush(ctx, t)
 			var ce *control.Error
 			switch {
 			case err == nil:

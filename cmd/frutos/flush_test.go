@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/frutos/frutos/internal/testutil/syncbuf"
 	"github.com/frutos/frutos/logs"
 )
 
@@ -70,7 +71,7 @@ func TestFlushUnknownWorkerAndNothingToFlush(t *testing.T) {
 func TestFlushGoesThroughTheSeam(t *testing.T) {
 	// The daemon will own the writers: the command only asks.
 	var asked []*int
-	f := newFactory(&IOStreams{In: strings.NewReader(""), Out: &syncBuffer{}, ErrOut: &syncBuffer{}}, newLogsHome(t).getenv)
+	f := newFactory(&IOStreams{In: strings.NewReader(""), Out: &syncbuf.Buffer{}, ErrOut: &syncbuf.Buffer{}}, newLogsHome(t).getenv)
 	for _, args := range [][]string{{}, {"all"}, {"3"}} {
 		cmd := newCmdFlush(f, func(o *flushOptions) error {
 			o.Flush = func(_ context.Context, id *int) ([]string, error) {

@@ -37,8 +37,8 @@ func runKill(opts *killOptions) error {
 	client := opts.Daemon()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	var res control.Result
-	if err := client.Do(ctx, "POST", "/v1/kill", struct{}{}, &res); err != nil {
+	res, err := client.Kill(ctx)
+	if err != nil {
 		if errors.Is(err, control.ErrNotRunning) {
 			fmt.Fprintln(opts.IO.ErrOut, "the daemon is not running")
 			return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/frutos/frutos/internal/sioclient"
 	"github.com/frutos/frutos/internal/testutil/frutosbin"
 	"github.com/frutos/frutos/internal/testutil/redistest"
+	"github.com/frutos/frutos/internal/workerproto"
 )
 
 // cli runs the built frutos binary with a home and Redis of the test.
@@ -348,16 +349,20 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 	}
 }
 
-// socketArg is the --socket argument of a worker process.
+// socketArg is the private socket of a worker process, read from its
+// command line as the worker reads it.
 func socketArg(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	args := strings.Split(string(b), "\x00")
-	for i, a := range args {
-		if a == "--socket" && i+1 < len(args) {
-			return args[i+1]
-		}
+	args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	i := slices.Index(args, workerproto.Command)
+	if i < 0 {
+		return ""
 	}
-	return ""
+	spec, err := workerproto.ParseArgs(args[i+1:])
+	if err != nil {
+		return ""
+	}
+	return spec.Socket
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }

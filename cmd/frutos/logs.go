@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,9 +180,7 @@ func runLogs(opts *logsOptions) error {
 		}
 		// Both files of the worker, even one not written yet: it is
 		// followed from when it appears.
-		for _, s := range streams {
-			targets = append(targets, logs.File{App: loc.App, ID: *opts.ID, Stream: s, Path: logs.Path(loc.Dir, loc.App, *opts.ID, s)})
-		}
+		targets = logs.WorkerFiles(loc.Dir, loc.App, *opts.ID, streams...)
 	} else {
 		for _, f := range files {
 			if wanted(f) {
@@ -195,21 +191,19 @@ func runLogs(opts *logsOptions) error {
 
 	p := newLogPrinter(opts, loc, targets)
 	reader := logs.Reader{DateFormat: loc.DateFormat, Poll: opts.Poll}
-	offsets := make([]logs.Offset, len(targets))
-	for i, t := range targets {
-		lines, off, err := reader.Tail(t.Path, opts.Lines)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // not written yet: the zero Offset follows it from its start
+	tails := reader.TailFiles(targets, opts.Lines)
+	for _, t := range tails {
+		if t.Err != nil {
+			return t.Err
 		}
-		if err != nil {
-			return err
+		if t.Absent {
+			continue // not written yet: followed from its start
 		}
-		offsets[i] = off
 		if opts.Lines > 0 && !opts.JSON {
-			fmt.Fprintf(opts.IO.ErrOut, "%s last %d lines:\n", t.Path, opts.Lines)
+			fmt.Fprintf(opts.IO.ErrOut, "%s last %d lines:\n", t.File.Path, opts.Lines)
 		}
-		for _, l := range lines {
-			p.print(t, l, time.Time{})
+		for _, l := range t.Lines {
+			p.print(t.File, l, time.Time{})
 		}
 	}
 	if len(targets) == 0 && !opts.JSON {
@@ -218,64 +212,17 @@ func runLogs(opts *logsOptions) error {
 	if opts.NoStream {
 		return p.err()
 	}
-	return followLogs(ctx, opts, loc, reader, p, targets, offsets, wanted)
-}
-
-// followLogs follows every target (and, with no id, the files of workers
-// that appear later) until ctx ends.
-func followLogs(ctx context.Context, opts *logsOptions, loc logLocation, reader logs.Reader, p *logPrinter,
-	targets []logs.File, offsets []logs.Offset, wanted func(logs.File) bool) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// One inotify instance for every file, so new lines show at once (and
-	// a burst that rotates a file many times is read while it happens);
-	// without it the followers poll.
-	if w, err := logs.NewWatcher(); err == nil {
-		defer w.Close()
-		reader.Watcher = w
-	}
-	var wg sync.WaitGroup
-	var once sync.Once
-	var failed error
-	following := map[string]bool{}
-	start := func(t logs.File, from logs.Offset) {
-		following[t.Path] = true
-		wg.Go(func() {
-			err := reader.Follow(ctx, t.Path, from, func(l logs.Line) { p.print(t, l, opts.Now()) })
-			if err != nil && ctx.Err() == nil {
-				once.Do(func() { failed = err })
-				cancel()
-			}
-		})
-	}
-	for i, t := range targets {
-		start(t, offsets[i])
-	}
+	following := logs.Following{Line: func(f logs.File, l logs.Line) { p.print(f, l, opts.Now()) }}
 	if opts.ID == nil {
-		tick := time.NewTicker(opts.Rescan)
-		defer tick.Stop()
-	rescan:
-		for {
-			select {
-			case <-ctx.Done():
-				break rescan
-			case <-tick.C:
-			}
+		// every worker: those that start later too
+		following.Rescan = opts.Rescan
+		following.More = func() ([]logs.File, error) {
 			files, err := logs.List(loc.Dir, loc.App)
-			if err != nil {
-				continue // a passing problem; the files already followed go on
-			}
-			for _, f := range files {
-				if wanted(f) && !following[f.Path] {
-					start(f, logs.Offset{}) // a new worker: all of it is new
-				}
-			}
+			return slices.DeleteFunc(files, func(f logs.File) bool { return !wanted(f) }), err
 		}
 	}
-	<-ctx.Done()
-	wg.Wait()
-	if failed != nil {
-		return failed
+	if err := reader.FollowFiles(ctx, tails, following); err != nil {
+		return err
 	}
 	return p.err() // Ctrl-C is the normal end
 }

@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/frutos/frutos/internal/testutil/eventlog"
+	"github.com/frutos/frutos/internal/testutil/syncbuf"
 	"github.com/frutos/frutos/logs"
 )
 
@@ -181,24 +181,6 @@ func TestLogsHelpHasExamples(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while followers write it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor waits until cond holds, or fails the test at the deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -207,10 +189,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // followLogsCmd runs frutos logs with args, following until the test stops
 // it; it returns the output so far and a stop function.
-func followLogsCmd(t *testing.T, h logsHome, now func() time.Time, args ...string) (out *syncBuffer, stop func() error) {
+func followLogsCmd(t *testing.T, h logsHome, now func() time.Time, args ...string) (out *syncbuf.Buffer, stop func() error) {
 	t.Helper()
-	out = &syncBuffer{}
-	f := newFactory(&IOStreams{In: strings.NewReader(""), Out: out, ErrOut: &syncBuffer{}}, h.getenv)
+	out = &syncbuf.Buffer{}
+	f := newFactory(&IOStreams{In: strings.NewReader(""), Out: out, ErrOut: &syncbuf.Buffer{}}, h.getenv)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	cmd := newCmdLogs(f, func(o *logsOptions) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/logs"
 	"github.com/frutos/frutos/tui"
 )
 
@@ -66,7 +67,7 @@ func runMonit(opts *monitOptions) error {
 	fleet := &fleetReader{f: opts.Factory}
 	defer fleet.close()
 	m := tui.New(tui.Options{Daemon: client, Interval: opts.Interval, Color: opts.IO.Color(), Socket: client.Socket(),
-		Fleet: fleet.read})
+		Fleet: fleet.read, Logs: followWorkerLogs})
 	defer m.Close()
 	// The screen changes about once a second: 15 frames a second keep keys
 	// snappy at a third of the default's wake-ups (monit at ~1% of a core
@@ -92,6 +93,33 @@ func monitSnapshot(opts *monitOptions, client *control.Client) error {
 	}
 	_, err = fmt.Fprint(opts.IO.Out, tui.Snapshot(st, width))
 	return err
+}
+
+// followWorkerLogs is monit's log follower (tui.LogFollower): a worker's
+// out and err files, tailed and followed as frutos logs does.
+func followWorkerLogs(ctx context.Context, t tui.LogTarget, n int, past func([]tui.LogLine), live func(tui.LogLine)) {
+	reader := logs.Reader{DateFormat: t.DateFormat}
+	tails := reader.TailFiles(logs.WorkerFiles(t.Dir, t.App, t.ID), n)
+	var lines []tui.LogLine
+	for _, tl := range tails {
+		if tl.Err != nil {
+			lines = append(lines, tui.LogLine{Err: true, Text: fmt.Sprintf("(monit: %v)", tl.Err)})
+		}
+		for _, l := range tl.Lines {
+			lines = append(lines, monitLine(tl.File, l))
+		}
+	}
+	past(lines)
+	_ = reader.FollowFiles(ctx, tails, logs.Following{
+		Line: func(f logs.File, l logs.Line) { live(monitLine(f, l)) },
+		Failed: func(f logs.File, err error) {
+			live(tui.LogLine{Err: true, Text: fmt.Sprintf("(monit: stopped following %s: %v)", f.Path, err)})
+		},
+	})
+}
+
+func monitLine(f logs.File, l logs.Line) tui.LogLine {
+	return tui.LogLine{Err: f.Stream == logs.Err, Text: l.Text, Time: l.Time}
 }
 
 // fleetReader reads the fleet registry for monit's hosts view. Redis is

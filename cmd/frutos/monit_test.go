@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,32 +14,22 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/testutil/controltest"
 	"github.com/frutos/frutos/internal/testutil/redistest"
+	"github.com/frutos/frutos/logs"
 	"github.com/frutos/frutos/tui"
 )
 
 // fakeControl serves a fixed status on a home's control socket.
 func fakeControl(t *testing.T, st control.Status) (home string) {
 	t.Helper()
-	home, err := os.MkdirTemp("", "fm") // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	ln, err := net.Listen("unix", filepath.Join(home, control.SocketName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/status" {
+	return controltest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method+" "+r.URL.Path != string(control.RouteStatus) {
 			http.NotFound(w, r)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(st)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return home
+	}))
 }
 
 func runMonitCmd(home string, env map[string]string, args ...string) (code int, stdout, stderr string) {
@@ -145,4 +133,75 @@ func TestMonitTUIAgainstARealDaemon(t *testing.T) {
 	see("the daemon gone", func(s string) bool { return strings.Contains(s, "DAEMON NOT RUNNING") })
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+// monit's log follower reads a worker's files as frutos logs does: the
+// last lines of out then err, then new lines of either, err not written
+// yet followed from when it appears.
+func TestMonitFollowsAWorkersLogs(t *testing.T) {
+	h := newLogsHome(t)
+	h.write(t, 2, logs.Out, "old 1\nold 2\nold 3\n")
+	h.write(t, 1, logs.Out, "another worker\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	past := make(chan []tui.LogLine, 1)
+	live := make(chan tui.LogLine, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		followWorkerLogs(ctx, tui.LogTarget{Dir: h.dir, App: "frutos", ID: 2}, 2,
+			func(l []tui.LogLine) { past <- l }, func(l tui.LogLine) { live <- l })
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if got := <-past; len(got) != 2 || got[0].Text != "old 2" || got[1].Text != "old 3" || got[0].Err {
+		t.Fatalf("past %+v, want the last 2 lines of out", got)
+	}
+	h.write(t, 2, logs.Out, "new out\n")
+	if got := receiveLine(t, live); got != (tui.LogLine{Text: "new out"}) {
+		t.Fatalf("got %+v", got)
+	}
+	h.write(t, 2, logs.Err, "new err\n")
+	if got := receiveLine(t, live); got != (tui.LogLine{Err: true, Text: "new err"}) {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+// Bug: monit read the log files with the default date format whatever
+// logs.date_format said, so with another format the times stayed in the
+// text and out and err were not interleaved.
+func TestMonitReadsLogsWithTheirDateFormat(t *testing.T) {
+	h := newLogsHome(t)
+	const layout = "2006/01/02 15:04:05.000"
+	at := func(s int) string { return time.Date(2026, 11, 27, 10, 0, s, 0, time.Local).Format(layout) }
+	h.write(t, 0, logs.Out, at(1)+" out one\n"+at(3)+" out three\n")
+	h.write(t, 0, logs.Err, at(2)+" err two\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var past []tui.LogLine
+	followWorkerLogs(ctx, tui.LogTarget{Dir: h.dir, App: "frutos", DateFormat: layout, ID: 0}, 10,
+		func(l []tui.LogLine) { past = l; cancel() }, func(tui.LogLine) {})
+	if len(past) != 3 {
+		t.Fatalf("past %+v", past)
+	}
+	for i, want := range []struct {
+		text string
+		s    int
+	}{{"out one", 1}, {"out three", 3}, {"err two", 2}} {
+		if past[i].Text != want.text || past[i].Time.Second() != want.s {
+			t.Errorf("line %d = %+v, want %q at second %d", i, past[i], want.text, want.s)
+		}
+	}
+}
+
+func receiveLine(t *testing.T, ch <-chan tui.LogLine) tui.LogLine {
+	t.Helper()
+	select {
+	case l := <-ch:
+		return l
+	case <-time.After(10 * time.Second):
+		t.Fatal("no line within 10s")
+	}
+	return tui.LogLine{}
 }

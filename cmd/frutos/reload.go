@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 
 	"github.com/spf13/cobra"
@@ -57,5 +58,7 @@ func runReload(opts *reloadOptions) error {
 	}
 	load := loadOptions(opts.File(), opts.Env(), configs.Flags{})
 	req := control.ReloadRequest{Config: raw, Load: &load}
-	return callDaemon(opts.IO, opts.Daemon(), "/v1/reload", req, opTimeout, opts.JSON)
+	return callDaemon(opts.IO, opts.JSON, func(ctx context.Context) (control.Result, error) {
+		return opts.Daemon().Reload(ctx, req)
+	})
 }

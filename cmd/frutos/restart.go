@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/frutos/frutos/control"
 )
 
 func newCmdRestart(f *Factory, runF func(*targetOptions) error) *cobra.Command {
@@ -11,5 +13,5 @@ func newCmdRestart(f *Factory, runF func(*targetOptions) error) *cobra.Command {
 		Long: `Stop then start workers, as pm2 restart does: a worker's clients reconnect
 to the others while it restarts. For zero downtime use frutos reload.`,
 		Example: "  frutos restart 0\n  frutos restart all",
-	}, "/v1/restart", runF)
+	}, (*control.Client).Restart, runF)
 }

@@ -48,5 +48,7 @@ with Node backends using @socket.io/redis-emitter.`,
 		newCmdMonit(f, nil),
 		newCmdBench(f, nil),
 	)
+	root.InitDefaultCompletionCmd() // cobra's, made now so that typeArgErrors reaches it
+	typeArgErrors(root)
 	return root
 }

@@ -31,8 +31,8 @@ reads them from the environment again.`,
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			var res control.Result
-			if err := opts.Daemon().Do(ctx, "POST", "/v1/save", struct{}{}, &res); err != nil {
+			res, err := opts.Daemon().Save(ctx)
+			if err != nil {
 				return daemonError(err)
 			}
 			fmt.Fprintln(opts.IO.Out, res.Message)

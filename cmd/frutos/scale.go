@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
@@ -28,6 +29,7 @@ scale to 0 explicitly with "frutos scale 0".`,
 		Example: "  frutos scale 4\n  frutos scale +2\n  frutos scale -1",
 		// "-1" must reach us as an argument, not as a flag: parse by hand.
 		DisableFlagParsing: true,
+		Args:               cobra.ArbitraryArgs, // checked in RunE, after the hand parsing
 		RunE: func(c *cobra.Command, args []string) error {
 			rest, help, err := parseArgsByHand(c, args)
 			if err != nil {
@@ -47,7 +49,9 @@ scale to 0 explicitly with "frutos scale 0".`,
 			if runF != nil {
 				return runF(opts)
 			}
-			return callDaemon(opts.IO, opts.Daemon(), "/v1/scale", opts.Request, opTimeout, opts.JSON)
+			return callDaemon(opts.IO, opts.JSON, func(ctx context.Context) (control.Result, error) {
+				return opts.Daemon().Scale(ctx, opts.Request)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the status after as JSON")

@@ -99,12 +99,11 @@ func startApp(io *IOStreams, cfg *configs.Config, load control.LoadOptions, exe 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	fmt.Fprintf(io.ErrOut, "starting %d workers of %s (%s) on %s:%d...\n", cfg.Instances.Count(), cfg.App, cfg.Env, cfg.Host, cfg.Port)
-	var res control.Result
-	err = client.Do(ctx, "POST", "/v1/start", control.StartRequest{Config: raw, Load: load}, &res)
+	res, err := client.Start(ctx, control.StartRequest{Config: raw, Load: load})
 	if err != nil {
 		if spawned {
 			kctx, kcancel := context.WithTimeout(context.Background(), time.Minute)
-			_ = client.Do(kctx, "POST", "/v1/kill", nil, nil)
+			_, _ = client.Kill(kctx)
 			kcancel()
 		}
 		return daemonError(err)

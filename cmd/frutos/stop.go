@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/frutos/frutos/control"
 )
 
 func newCmdStop(f *Factory, runF func(*targetOptions) error) *cobra.Command {
@@ -12,5 +14,5 @@ func newCmdStop(f *Factory, runF func(*targetOptions) error) *cobra.Command {
 to the other workers), then exits; after kill_timeout it is killed. Stopped
 workers stay in the list until restart, reload or delete.`,
 		Example: "  frutos stop all\n  frutos stop 2",
-	}, "/v1/stop", runF)
+	}, (*control.Client).Stop, runF)
 }

@@ -70,14 +70,22 @@ func (s *Sender) Send(conn syscall.Conn, head []byte) error {
 // Close closes the sender's socket.
 func (s *Sender) Close() error { return s.conn.Close() }
 
-// Listener receives connections on a unix seqpacket socket and returns
-// them from Accept, as a net.Listener for an http.Server.
+// Listener receives connections on a unix seqpacket socket. Take them as
+// descriptors with AcceptFD, or as net.Conns with Accept (then it is a
+// net.Listener, for an http.Server).
 type Listener struct {
 	l     *net.UnixListener
-	conns chan net.Conn
+	conns chan Handed
 	done  chan struct{}
 	once  sync.Once
 	wg    sync.WaitGroup
+}
+
+// Handed is a connection handed over: its descriptor, owned by the
+// receiver from then on, and the bytes the sender already read from it.
+type Handed struct {
+	FD   int
+	Head []byte
 }
 
 // Listen creates the socket at path (mode 0600) and starts receiving.
@@ -91,7 +99,7 @@ func Listen(path string) (*Listener, error) {
 		l.Close()
 		return nil, err
 	}
-	hl := &Listener{l: l, conns: make(chan net.Conn), done: make(chan struct{})}
+	hl := &Listener{l: l, conns: make(chan Handed), done: make(chan struct{})}
 	hl.wg.Add(1)
 	go hl.acceptSenders()
 	return hl, nil
@@ -121,23 +129,23 @@ func (hl *Listener) receive(c *net.UnixConn) {
 		if err != nil {
 			return
 		}
-		conn, err := fromMessage(buf[:n], oob[:oobn])
+		h, err := fromMessage(buf[:n], oob[:oobn])
 		if err != nil {
 			continue // a malformed message: nothing to serve
 		}
 		select {
-		case hl.conns <- conn:
+		case hl.conns <- h:
 		case <-hl.done:
-			conn.Close()
+			unix.Close(h.FD)
 			return
 		}
 	}
 }
 
-func fromMessage(msg, oob []byte) (net.Conn, error) {
+func fromMessage(msg, oob []byte) (Handed, error) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return nil, err
+		return Handed{}, err
 	}
 	var fds []int
 	for _, m := range msgs {
@@ -147,31 +155,44 @@ func fromMessage(msg, oob []byte) (net.Conn, error) {
 		}
 	}
 	if len(fds) == 0 {
-		return nil, errors.New("handoff: message without a descriptor")
+		return Handed{}, errors.New("handoff: message without a descriptor")
 	}
 	for _, extra := range fds[1:] {
 		unix.Close(extra)
 	}
-	f := os.NewFile(uintptr(fds[0]), "handoff")
-	defer f.Close() // FileConn holds its own duplicate
-	conn, err := net.FileConn(f)
-	if err != nil {
-		return nil, err
-	}
 	if len(msg) == 0 || msg[0] != 1 {
-		conn.Close()
-		return nil, errors.New("handoff: unknown message version")
+		unix.Close(fds[0])
+		return Handed{}, errors.New("handoff: unknown message version")
 	}
-	return &prefixConn{Conn: conn, head: bytes.NewReader(append([]byte(nil), msg[1:]...))}, nil
+	unix.CloseOnExec(fds[0])
+	return Handed{FD: fds[0], Head: append([]byte(nil), msg[1:]...)}, nil
 }
 
-// Accept returns the next handed-over connection.
-func (hl *Listener) Accept() (net.Conn, error) {
+// AcceptFD returns the next handed-over connection as a descriptor.
+func (hl *Listener) AcceptFD() (Handed, error) {
 	select {
-	case c := <-hl.conns:
-		return c, nil
+	case h := <-hl.conns:
+		return h, nil
 	case <-hl.done:
-		return nil, net.ErrClosed
+		return Handed{}, net.ErrClosed
+	}
+}
+
+// Accept returns the next handed-over connection as a net.Conn that
+// replays the head before reading from the connection.
+func (hl *Listener) Accept() (net.Conn, error) {
+	for {
+		h, err := hl.AcceptFD()
+		if err != nil {
+			return nil, err
+		}
+		f := os.NewFile(uintptr(h.FD), "handoff")
+		conn, err := net.FileConn(f)
+		f.Close() // FileConn holds its own duplicate
+		if err != nil {
+			continue
+		}
+		return &prefixConn{Conn: conn, head: bytes.NewReader(h.Head)}, nil
 	}
 }
 

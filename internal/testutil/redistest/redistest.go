@@ -132,10 +132,13 @@ func (s *Server) Do(ctx context.Context, args ...string) (string, error) {
 	return bufio.NewReader(c).ReadString('\n')
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port that was free a moment ago, on 127.0.0.1 and
+// on every address. It asks for one on 0.0.0.0: on some kernels (seen on
+// 6.18) a port the kernel picked for 127.0.0.1 stays refused to a later
+// bind on 0.0.0.0, the daemon's default host, after it was closed.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/frutos/frutos/cluster"
 	"github.com/frutos/frutos/configs"
-	"github.com/frutos/frutos/internal/jwtauth"
 	"github.com/frutos/frutos/internal/testutil/eventlog"
 )
 
@@ -53,10 +52,7 @@ func Start(t testing.TB, o Options) *Worker {
 	rc := redis.NewClient(ropts)
 	auth := o.Authenticate
 	if auth == nil {
-		auth = func(token string) (cluster.Identity, error) {
-			c, err := jwtauth.Verify(o.Secret, token)
-			return cluster.Identity{Sub: c.Sub, Role: c.Role}, err
-		}
+		auth = cluster.VerifyJWT(o.Secret)
 	}
 	w, err := cluster.New(cluster.Options{Config: cfg, Redis: rc, Authenticate: auth, SessionPrefix: o.SessionPrefix})
 	if err != nil {
