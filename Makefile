@@ -24,11 +24,13 @@ test: deps
 	$(GO) test -race -count=1 -timeout 5m ./internal/protocoltest/
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /internal/protocoltest$$)
 
+# deps: redis-server and the Node fixture (installed again when its
+# node_modules predates a pinned package, e.g. the streams adapter).
 deps: protocol-deps
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server (apt-get)"; \
 	  (apt-get update -qq >/dev/null 2>&1 || true) && apt-get install -y -qq redis-server >/dev/null; }
-	@[ -d testdata/node/node_modules ] || npm ci --prefix testdata/node --no-audit --no-fund --loglevel=error
+	@[ -f testdata/node/node_modules/@socket.io/redis-streams-adapter/package.json ] || npm ci --prefix testdata/node --no-audit --no-fund --loglevel=error
 
 # The official Engine.IO and Socket.IO protocol test suites (mocha, in
 # testdata/protocol) against internal/protocoltest's server, with the spec

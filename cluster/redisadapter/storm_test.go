@@ -25,8 +25,12 @@ func stormSize() int {
 	if n, err := strconv.Atoi(os.Getenv("FRUTOS_RESTORE_STORM")); err == nil && n > 0 {
 		return n
 	}
-	return 200
+	return stormDefault
 }
+
+// stormDefault is the storm of `go test`, small enough for Node to
+// restore every client.
+const stormDefault = 200
 
 // commandCalls reads INFO commandstats: calls per command.
 func commandCalls(t testing.TB, c *redis.Client) map[string]int64 {
@@ -146,6 +150,7 @@ func TestRestoreStorm(t *testing.T) {
 				st0 = status()
 			}
 			var back, recovered, missed, failed atomic.Int64
+			var firstErr atomic.Pointer[error]
 			t0 := time.Now()
 			for i := range n {
 				wg.Go(func() {
@@ -162,6 +167,7 @@ func TestRestoreStorm(t *testing.T) {
 						}})
 					if err != nil {
 						failed.Add(1) // counted: Node gives up on some under a storm
+						firstErr.CompareAndSwap(nil, &err)
 						return
 					}
 					defer c.Close()
@@ -183,6 +189,9 @@ func TestRestoreStorm(t *testing.T) {
 				"Redis calls: xrange %d, xrevrange %d, xread %d, get %d, getdel %d, exec %d",
 				kind, n, recovered.Load(), back.Load(), missed.Load(), failed.Load(), took.Round(time.Millisecond),
 				calls("xrange"), calls("xrevrange"), calls("xread"), calls("get"), calls("getdel"), calls("exec"))
+			if e := firstErr.Load(); e != nil {
+				line += fmt.Sprintf("; first connection error: %v", *e)
+			}
 			if status != nil {
 				st := status()
 				line += fmt.Sprintf("; the server's own count: %d range reads, %d XREAD", st.StreamRanges-st0.StreamRanges, st.StreamReads-st0.StreamReads)
@@ -190,9 +199,15 @@ func TestRestoreStorm(t *testing.T) {
 			t.Log(line)
 			if kind == "node" {
 				// Node's restores are measured, not judged: under a storm
-				// its connect timeout ends some before their restore does.
-				if r := recovered.Load(); calls("xrange") < 2*r || r == 0 {
+				// its connect timeout ends some before their restore does
+				// (at 3,000 on 2 loaded cores, from none to a few hundred
+				// restored, the rest timed out in the websocket handshake).
+				r := recovered.Load()
+				if calls("xrange") < 2*r {
 					t.Errorf("Node read the stream %d times for %d restores (its source says 2 or more each)", calls("xrange"), r)
+				}
+				if r == 0 && n <= stormDefault {
+					t.Errorf("Node restored none of %d clients", n)
 				}
 				return
 			}
