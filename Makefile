@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/frutos
 
-.PHONY: build run test deps protocol protocol-deps bench sidebyside lint fuzz chaos soak clean
+.PHONY: build run test deps protocol protocol-deps bench sidebyside lint fuzz chaos chaos-streams soak clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/frutos
@@ -24,11 +24,13 @@ test: deps
 	$(GO) test -race -count=1 -timeout 5m ./internal/protocoltest/
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /internal/protocoltest$$)
 
+# deps: redis-server and the Node fixture (installed again when its
+# node_modules predates a pinned package, e.g. the streams adapter).
 deps: protocol-deps
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server (apt-get)"; \
 	  (apt-get update -qq >/dev/null 2>&1 || true) && apt-get install -y -qq redis-server >/dev/null; }
-	@[ -d testdata/node/node_modules ] || npm ci --prefix testdata/node --no-audit --no-fund --loglevel=error
+	@[ -f testdata/node/node_modules/@socket.io/redis-streams-adapter/package.json ] || npm ci --prefix testdata/node --no-audit --no-fund --loglevel=error
 
 # The official Engine.IO and Socket.IO protocol test suites (mocha, in
 # testdata/protocol) against internal/protocoltest's server, with the spec
@@ -66,13 +68,20 @@ fuzz:
 # ./bench/cmd/chaos -h), e.g. CHAOS_FLAGS="-faults reload,scale".
 # CHAOS_TAGS=frutos_dropone builds a worker that drops one event in a
 # thousand, to see the report catch it (write that one elsewhere:
-# CHAOS_OUT=/tmp/broken.md). Needs root for the disk-full fault.
+# CHAOS_OUT=/tmp/broken.md). Needs root for the disk-full fault. `make
+# chaos-streams` runs it with the streams adapter.
 CHAOS_FLAGS ?=
 CHAOS_TAGS  ?=
 CHAOS_OUT   ?= bench/CHAOS.md
 chaos: deps
 	$(GO) build -tags "$(CHAOS_TAGS)" -ldflags "$(LDFLAGS)" -o bin/frutos-chaos ./cmd/frutos
 	$(GO) run ./bench/cmd/chaos -bin bin/frutos-chaos -out $(CHAOS_OUT) $(CHAOS_FLAGS)
+
+# The same suite with the workers on redis.adapter: streams (the emits
+# appended to the stream); writes bench/CHAOS-streams.md and .json.
+chaos-streams: deps
+	$(GO) build -tags "$(CHAOS_TAGS)" -ldflags "$(LDFLAGS)" -o bin/frutos-chaos ./cmd/frutos
+	$(GO) run ./bench/cmd/chaos -bin bin/frutos-chaos -adapter streams -out bench/CHAOS-streams.md $(CHAOS_FLAGS)
 
 # The soak: SOAK (30m) of steady load with a reload every 5 minutes and a
 # sample of every process each minute; writes bench/SOAK.md and .json and

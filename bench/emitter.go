@@ -12,10 +12,16 @@ import (
 // format, as a Node backend's emitToUser does: frutos workers and Node
 // servers with @socket.io/redis-adapter both deliver it.
 func RedisEmitter(client redis.UniversalClient, key, namespace string) Emitter {
+	return ProtocolEmitter(client, redisadapter.NewEmitter(client, key), namespace)
+}
+
+// ProtocolEmitter publishes with em, whatever its protocol (classic,
+// sharded, streams: see redisctl.NewEmitter).
+func ProtocolEmitter(client redis.UniversalClient, em redisadapter.Emitter, namespace string) Emitter {
 	if namespace == "" {
 		namespace = "/"
 	}
-	return redisEmitter{client: client, em: redisadapter.NewEmitter(client, key).Of(namespace)}
+	return redisEmitter{client: client, em: em.Of(namespace)}
 }
 
 type redisEmitter struct {
@@ -30,6 +36,14 @@ func (e redisEmitter) EmitToBatch(ctx context.Context, event string, emits []Tar
 	_, err := e.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, t := range emits {
 			em := e.em.To(t.Room)
+			if em.Stream() != "" { // the streams protocol: XADD
+				x, err := em.XAddArgs(event, t.Arg)
+				if err != nil {
+					return err
+				}
+				p.XAdd(ctx, x)
+				continue
+			}
 			payload, err := em.Encode(event, t.Arg)
 			if err != nil {
 				return err

@@ -192,6 +192,12 @@ func writePrometheus(out io.Writer, st Stats) {
 		{"frutos_redis_malformed_total", "Received messages that could not be decoded.", r.Malformed},
 		{"frutos_redis_reconnects_total", "Times the Redis link came back.", r.Reconnects},
 		{"frutos_redis_requests_timed_out_total", "Cluster requests that timed out.", r.TimedOut},
+		{"frutos_redis_stream_appended_total", "Entries added to the Redis stream (streams adapter).", r.Appended},
+		{"frutos_redis_stream_reads_total", "XREAD calls on the stream (streams adapter).", r.StreamReads},
+		{"frutos_redis_stream_ranges_total", "Range reads of the stream for restores older than what was read (streams adapter).", r.StreamRanges},
+		{"frutos_redis_stream_skipped_total", "Times Redis trimmed stream entries before this worker read them (streams adapter).", r.StreamSkipped},
+		{"frutos_sessions_restored_total", "Sessions restored from Redis (streams adapter).", r.Restored},
+		{"frutos_sessions_restore_misses_total", "Sessions asked for and not restored (streams adapter).", r.RestoreMisses},
 	} {
 		metric(c.name, "counter", c.help)
 		fmt.Fprintf(out, "%s %d\n", c.name, c.v)

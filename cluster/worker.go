@@ -34,6 +34,7 @@ import (
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/handoff"
 	"github.com/frutos/frutos/internal/workerproto"
+	"github.com/frutos/frutos/redisctl"
 )
 
 // Identity is who a client is, from its token.
@@ -102,12 +103,16 @@ func New(opts Options) (*Worker, error) {
 		origins: newOriginPolicy(cfg.CORS.Origins),
 		started: time.Now(),
 	}
-	w.adapter = redisadapter.New(opts.Redis, redisadapter.Options{
+	ao := redisadapter.Options{
 		Key:            cfg.Redis.Key,
 		Sharded:        cfg.Redis.Sharded,
 		RequestTimeout: cfg.Redis.RequestTimeout.Duration(),
 		Logger:         opts.Logger,
-	})
+	}
+	if redisctl.Streams(cfg.Redis) {
+		ao.Streams, ao.Stream = true, redisctl.StreamOptions(cfg.Redis)
+	}
+	w.adapter = redisadapter.New(opts.Redis, ao)
 
 	eng, err := engine.NewServer(engine.Options{
 		PingInterval: cfg.Limits.PingInterval.Duration(),
@@ -138,7 +143,8 @@ func New(opts Options) (*Worker, error) {
 		// A custom adapter bypasses the library's defaults: set both.
 		csr.SetSkipMiddlewares(true)
 		so.SetConnectionStateRecovery(csr)
-		so.SetParser(redisadapter.RecoveringParser(so.Parser()))
+		// recovery without an offset; in streams mode, sessions kept in Redis
+		so.SetParser(w.adapter.Parser(so.Parser()))
 	}
 	w.io = socket.NewServer(nil, so)
 	w.io.Bind(w.engine)

@@ -55,7 +55,7 @@ func TestChildEnvRoundTrip(t *testing.T) {
 
 func TestChildEnvFromLoad(t *testing.T) {
 	inDir(t, full)
-	c, err := Load(LoadOptions{Getenv: envMap("JWT_SECRET", "from-env", "PORT", "4444")})
+	c, err := Load(LoadOptions{Getenv: envMap("JWT_SECRET", "from-env", "PORT", "4444", "EMIT_KEY", fullEmitKey)})
 	if err != nil {
 		t.Fatal(err)
 	}

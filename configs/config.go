@@ -50,6 +50,7 @@ type Config struct {
 	Logs     Logs     `yaml:"logs" json:"logs"`
 	Restart  Restart  `yaml:"restart" json:"restart"`
 	Node     Node     `yaml:"node" json:"node"`
+	Emit     Emit     `yaml:"emit" json:"emit"`
 }
 
 // Redis is the bus between workers (and between hosts).
@@ -65,6 +66,38 @@ type Redis struct {
 	Sharded bool `yaml:"sharded" json:"sharded"`
 	// RequestTimeout bounds cluster requests (fetchSockets, serverSideEmit...).
 	RequestTimeout Duration `yaml:"request_timeout" json:"request_timeout"`
+	// Adapter is the protocol between workers (env FRUTOS_REDIS_ADAPTER):
+	// AdapterPubSub, @socket.io/redis-adapter's, which Node's
+	// @socket.io/redis-emitter reaches; or AdapterStreams,
+	// @socket.io/redis-streams-adapter's, where nothing Redis accepted is
+	// lost when a worker dies or Redis blinks.
+	Adapter string `yaml:"adapter" json:"adapter"`
+	// Streams are the settings of the streams adapter.
+	Streams Streams `yaml:"streams" json:"streams"`
+}
+
+// The values of redis.adapter.
+const (
+	AdapterPubSub  = "pubsub"
+	AdapterStreams = "streams"
+)
+
+// Streams configures redis.adapter: streams, with the option names of
+// Node's @socket.io/redis-streams-adapter: every server (Go or Node) and
+// emitter of the fleet must agree on them.
+type Streams struct {
+	// Name is the stream (streamName); with Count > 1, the prefix of the
+	// streams <name>-0 ... <name>-<count-1>.
+	Name string `yaml:"name" json:"name"`
+	// Count spreads namespaces over several streams (streamCount); a
+	// namespace stays on one, so with frutos' one namespace, 1.
+	Count int `yaml:"count" json:"count"`
+	// MaxLen bounds the stream (maxLen, trimmed with MAXLEN ~): a client
+	// whose last event is older than the last MaxLen entries cannot be
+	// recovered. Size it to emits per second x the longest reconnection.
+	MaxLen int `yaml:"max_len" json:"max_len"`
+	// SessionPrefix starts the keys of stored sessions (sessionKeyPrefix).
+	SessionPrefix string `yaml:"session_prefix" json:"session_prefix"`
 }
 
 // Auth is how workers check the JWT in the Socket.IO handshake.
@@ -168,6 +201,22 @@ type Node struct {
 	Retention Duration `yaml:"retention" json:"retention"`
 }
 
+// Emit is the HTTP emit endpoint (POST /v1/emit) for backends that do
+// not speak the Redis protocols: the daemon serves it on its own listener,
+// never without a key.
+type Emit struct {
+	// Listen is its address (host:port); empty: no endpoint.
+	Listen string `yaml:"listen" json:"listen"`
+	// KeyEnv is the NAME of the environment variable holding the bearer
+	// key, so the key stays out of the file.
+	KeyEnv string `yaml:"key_env" json:"key_env"`
+	// Key is the resolved key (never read from the file).
+	Key string `yaml:"-" json:"key"`
+}
+
+// DefaultEmitKeyEnv is the default of emit.key_env.
+const DefaultEmitKeyEnv = "FRUTOS_EMIT_KEY"
+
 // DefaultSecretEnv is the default of auth.secret_env.
 const DefaultSecretEnv = "FRUTOS_AUTH_SECRET"
 
@@ -189,6 +238,8 @@ func Default() *Config {
 		Redis: Redis{
 			Key:            "socket.io",
 			RequestTimeout: seconds(5),
+			Adapter:        AdapterPubSub,
+			Streams:        Streams{Name: "socket.io", Count: 1, MaxLen: 10_000, SessionPrefix: "sio:session:"},
 		},
 		Auth: Auth{SecretEnv: DefaultSecretEnv},
 		CORS: CORS{Origins: []string{"*"}, Credentials: true},
@@ -216,6 +267,7 @@ func Default() *Config {
 			OrphanGrace:    seconds(60),
 		},
 		Node: Node{Heartbeat: seconds(5), TTL: seconds(15), Retention: Duration(24 * time.Hour)},
+		Emit: Emit{KeyEnv: DefaultEmitKeyEnv},
 	}
 }
 
@@ -236,6 +288,9 @@ func (c *Config) Redacted() Config {
 	r.CORS.Origins = slices.Clone(c.CORS.Origins)
 	if r.Auth.Secret != "" {
 		r.Auth.Secret = "[redacted]"
+	}
+	if r.Emit.Key != "" {
+		r.Emit.Key = "[redacted]"
 	}
 	r.Redis.URL = RedactURL(c.Redis.URL)
 	return r

@@ -40,7 +40,8 @@ type Flags struct {
 
 // Load builds the configuration: Default(), then the file, then the file's
 // env.<Env> section, then environment variables (REDIS_URL, PORT, FRUTOS_HOME,
-// FRUTOS_NODE_NAME, the variable named by auth.secret_env, FRUTOS_CORS_ORIGINS),
+// FRUTOS_NODE_NAME, the variable named by auth.secret_env, FRUTOS_CORS_ORIGINS,
+// FRUTOS_REDIS_ADAPTER, the variable named by emit.key_env),
 // then Flags.
 // Home and logs.dir are made absolute ("~" is the user's home; a relative path
 // in the file is relative to the file's folder, elsewhere to the working
@@ -153,6 +154,16 @@ func applyEnv(c *Config, src map[string]Error, getenv func(string) string) []err
 		if v := getenv(name); v != "" {
 			c.Auth.Secret = v
 			from(name, "auth.secret")
+		}
+	}
+	if v := getenv("FRUTOS_REDIS_ADAPTER"); strings.TrimSpace(v) != "" {
+		c.Redis.Adapter = strings.TrimSpace(v)
+		from("FRUTOS_REDIS_ADAPTER", "redis.adapter")
+	}
+	if name := c.Emit.KeyEnv; envNameRE.MatchString(name) {
+		if v := getenv(name); v != "" {
+			c.Emit.Key = v
+			from(name, "emit.key")
 		}
 	}
 	if v := getenv("FRUTOS_CORS_ORIGINS"); strings.TrimSpace(v) != "" {

@@ -123,6 +123,12 @@ redis:
   key: sio
   sharded: true
   request_timeout: 2s
+  adapter: streams
+  streams:
+    name: frutos-bus
+    count: 2
+    max_len: 50000
+    session_prefix: "frutos:session:"
 auth:
   secret_env: JWT_SECRET
   secret: inline-dev-secret
@@ -160,12 +166,19 @@ node:
   heartbeat: 2s
   ttl: 6s
   retention: 1h
+emit:
+  listen: 127.0.0.1:3001
+  key_env: EMIT_KEY
 `
+
+// fullEmitKey is the emit key of fullConfig, from the environment.
+const fullEmitKey = "0123456789abcdef-emit"
 
 func fullConfig() *Config {
 	return &Config{
 		App: "plataforma-frutos", Env: Development, Instances: 4, Host: "127.0.0.1", Port: 8080, Home: "/srv/frutos",
-		Redis:    Redis{URL: "redis://:pw@redis:6379/2", Key: "sio", Sharded: true, RequestTimeout: Duration(2 * time.Second)},
+		Redis: Redis{URL: "redis://:pw@redis:6379/2", Key: "sio", Sharded: true, RequestTimeout: Duration(2 * time.Second),
+			Adapter: AdapterStreams, Streams: Streams{Name: "frutos-bus", Count: 2, MaxLen: 50_000, SessionPrefix: "frutos:session:"}},
 		Auth:     Auth{SecretEnv: "JWT_SECRET", Secret: "inline-dev-secret"},
 		CORS:     CORS{Origins: []string{"https://a.example.com", "http://localhost:5173"}, Credentials: false},
 		Limits:   Limits{MaxPayload: 512 << 10, PingInterval: Duration(10 * time.Second), PingTimeout: Duration(5 * time.Second), ConnectTimeout: Duration(time.Minute), MaxConnections: 0, MaxBuffered: 256 << 10},
@@ -175,12 +188,13 @@ func fullConfig() *Config {
 			KillTimeout: Duration(30 * time.Second), ListenTimeout: Duration(20 * time.Second), MaxMemoryRestart: 300 << 20,
 			OrphanGrace: Duration(30 * time.Second)},
 		Node: Node{Name: "host-a", Address: "10.0.0.7:8080", Heartbeat: Duration(2 * time.Second), TTL: Duration(6 * time.Second), Retention: Duration(time.Hour)},
+		Emit: Emit{Listen: "127.0.0.1:3001", KeyEnv: "EMIT_KEY", Key: fullEmitKey},
 	}
 }
 
 func TestFileSetsEveryKey(t *testing.T) {
 	inDir(t, full)
-	got, err := Load(LoadOptions{Getenv: envMap()})
+	got, err := Load(LoadOptions{Getenv: envMap("EMIT_KEY", fullEmitKey)})
 	if err != nil {
 		t.Fatal(err)
 	}

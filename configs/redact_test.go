@@ -8,7 +8,7 @@ import (
 )
 
 func TestRedacted(t *testing.T) {
-	const secret, password = "jwt-s3cret-value", "redis-pa55word"
+	const secret, password, emitKey = "jwt-s3cret-value", "redis-pa55word", "emit-k3y-value-long"
 	tests := []struct {
 		url     string
 		wantURL string
@@ -38,6 +38,7 @@ func TestRedacted(t *testing.T) {
 		t.Run(tc.url, func(t *testing.T) {
 			c := Default()
 			c.Auth.Secret = secret
+			c.Emit.Key = emitKey
 			c.Redis.URL = tc.url
 			r := c.Redacted()
 			if r.Redis.URL != tc.wantURL {
@@ -48,7 +49,7 @@ func TestRedacted(t *testing.T) {
 			}
 			js, _ := json.Marshal(r)
 			for _, out := range []string{string(js), fmt.Sprintf("%+v", r), fmt.Sprintf("%v", &r)} {
-				if strings.Contains(out, secret) || strings.Contains(out, password) {
+				if strings.Contains(out, secret) || strings.Contains(out, password) || strings.Contains(out, emitKey) {
 					t.Errorf("redacted output leaks: %s", out)
 				}
 			}

@@ -198,7 +198,7 @@ func TestYAMLMarshalRoundTrip(t *testing.T) {
 			if err := os.WriteFile(path, out, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			got, err := Load(LoadOptions{File: path, Getenv: envMap()})
+			got, err := Load(LoadOptions{File: path, Getenv: envMap("EMIT_KEY", fullEmitKey)})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}

@@ -68,7 +68,9 @@ func (k *checker) check(c *Config) {
 	// UTF-8 into U+FFFD: a secret would then differ between the daemon and
 	// its workers. Say so instead of starting with a mangled value.
 	texts := []struct{ path, val string }{{"home", c.Home}, {"redis.url", c.Redis.URL}, {"redis.key", c.Redis.Key},
-		{"auth.secret", c.Auth.Secret}, {"logs.dir", c.Logs.Dir}, {"logs.date_format", c.Logs.DateFormat}}
+		{"auth.secret", c.Auth.Secret}, {"logs.dir", c.Logs.Dir}, {"logs.date_format", c.Logs.DateFormat},
+		{"redis.streams.name", c.Redis.Streams.Name}, {"redis.streams.session_prefix", c.Redis.Streams.SessionPrefix},
+		{"emit.key", c.Emit.Key}}
 	for i, o := range c.CORS.Origins {
 		texts = append(texts, struct{ path, val string }{"cors.origins[" + strconv.Itoa(i) + "]", o})
 	}
@@ -113,6 +115,8 @@ func (k *checker) check(c *Config) {
 		k.failf("redis.key", "empty; the Node adapter's default is socket.io")
 	}
 	k.positive("redis.request_timeout", c.Redis.RequestTimeout)
+	k.checkAdapter(c.Redis)
+	k.checkEmit(c.Emit)
 
 	if !envNameRE.MatchString(c.Auth.SecretEnv) {
 		k.failf("auth.secret_env", "%q is not an environment variable name; secret_env names the variable "+
@@ -191,6 +195,71 @@ func (k *checker) check(c *Config) {
 		k.failf("restart.orphan_grace", "%s is negative; write 0 for workers that drain as soon as their daemon is gone", r.OrphanGrace)
 	}
 	k.checkNode(c.Node)
+}
+
+// checkAdapter checks redis.adapter and, for streams, its settings.
+func (k *checker) checkAdapter(r Redis) {
+	switch r.Adapter {
+	case AdapterPubSub:
+		return
+	case AdapterStreams:
+	default:
+		k.failf("redis.adapter", "%q is not an adapter; use %s (the default: @socket.io/redis-adapter, which Node's "+
+			"@socket.io/redis-emitter reaches) or %s (@socket.io/redis-streams-adapter: nothing lost when a worker dies or Redis blinks)",
+			r.Adapter, AdapterPubSub, AdapterStreams)
+		return
+	}
+	s := r.Streams
+	if strings.TrimSpace(s.Name) == "" {
+		k.failf("redis.streams.name", "empty; the Node adapter's default is socket.io")
+	}
+	if s.Count < 1 || s.Count > 1024 {
+		k.failf("redis.streams.count", "%d; write a number of streams from 1 to 1024 (Node's streamCount, 1 by default)", s.Count)
+	}
+	if s.MaxLen < 100 {
+		k.failf("redis.streams.max_len", "%d is too short a stream to recover anything; write at least 100 (Node's default is 10000)", s.MaxLen)
+	}
+	if s.SessionPrefix == "" {
+		k.failf("redis.streams.session_prefix", "empty; the Node adapter's default is sio:session:")
+	}
+}
+
+// minEmitKey is the shortest bearer key the emit endpoint accepts.
+const minEmitKey = 16
+
+// checkEmit checks the HTTP emit endpoint: an address, and a key when it
+// listens (it never runs open).
+func (k *checker) checkEmit(e Emit) {
+	if !envNameRE.MatchString(e.KeyEnv) {
+		k.failf("emit.key_env", "%q is not an environment variable name; key_env names the variable (like %s) and the key goes in that variable",
+			e.KeyEnv, DefaultEmitKeyEnv)
+		return
+	}
+	if e.Listen == "" {
+		return
+	}
+	if host, port, err := net.SplitHostPort(e.Listen); err != nil || port == "" {
+		k.failf("emit.listen", "%q is not host:port; write one like 127.0.0.1:3001", e.Listen)
+	} else if msg := checkHost(host); host != "" && msg != "" {
+		k.failf("emit.listen", "%s", msg)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		k.failf("emit.listen", "%q: %s is not a TCP port", e.Listen, port)
+	}
+	// Point at key_env when it was written down, else at listen.
+	path := "emit.key_env"
+	if _, set := k.src[path]; !set {
+		if _, set := k.src["emit.listen"]; set {
+			path = "emit.listen"
+		}
+	}
+	switch {
+	case e.Key == "":
+		k.failf(path, "%s is not set; the emit endpoint (emit.listen) never runs without a key: export %s=<a random key of %d characters or more>",
+			e.KeyEnv, e.KeyEnv, minEmitKey)
+	case len(e.Key) < minEmitKey:
+		k.failf(path, "the key in %s has %d characters; use a random key of %d or more (openssl rand -hex 32)",
+			e.KeyEnv, len(e.Key), minEmitKey)
+	}
 }
 
 // checkNode checks the fleet settings: a name others can read, an address

@@ -96,7 +96,8 @@ type app struct {
 	front *FrontDoor
 	redis *redisctl.Target
 	rstat control.Redis
-	hosts *registry // the fleet heartbeat
+	hosts *registry   // the fleet heartbeat
+	emit  *emitServer // POST /v1/emit (emit.listen), or nil
 }
 
 // close stops what the app holds. Call it without d.mu: the heartbeat
@@ -106,6 +107,7 @@ func (a *app) close() {
 		return
 	}
 	a.hosts.stop()
+	a.emit.close()
 	a.front.Close()
 	a.redis.Close()
 }
@@ -276,7 +278,10 @@ func (d *Daemon) leaveApp() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { a.emit.leave(ctx) })
 	a.front.Shutdown(ctx)
+	wg.Wait()
 	a.hosts.stop()
 	a.redis.Close()
 }
@@ -327,6 +332,12 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 		target.Close()
 		return &control.Error{Code: control.CodeConflict, Message: err.Error()}
 	}
+	emit, err := startEmitAPI(cfg, target.Client, d.log, nil)
+	if err != nil {
+		front.Close()
+		target.Close()
+		return &control.Error{Code: control.CodeConflict, Message: err.Error()}
+	}
 	// The workers of an earlier daemon of this home that died (or was
 	// updated) are adopted first, and the front door opens once they are
 	// routed: their clients' polling requests find them again.
@@ -334,6 +345,7 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	plan.found, plan.floor = scanWorkers(ctx, d.opts.Home, d.sup.runDir, d.log)
 	plan.serve = func() { go front.Serve() }
 	if err := d.sup.Start(ctx, cfg, plan); err != nil {
+		emit.close()
 		front.Close()
 		target.Close()
 		return err
@@ -348,7 +360,7 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	d.mu.Lock()
 	embedded := d.embedded != nil && cfg.Redis.URL == d.embedded.URL()
 	d.app = &app{cfg: cfg, load: load, front: front, redis: target,
-		rstat: control.Redis{URL: target.URL, Up: true, Embedded: embedded},
+		rstat: control.Redis{URL: target.URL, Up: true, Embedded: embedded}, emit: emit,
 		hosts: startRegistry(target.Client, routableAddr(target), cfg, port, d.opts.Version, d.Status, d.log)}
 	d.mu.Unlock()
 	d.log.Info("app started", "app", cfg.App, "env", cfg.Env, "port", front.Addr().String(), "workers", cfg.Instances.Count())
@@ -414,8 +426,11 @@ func restartOnly(old, cfg *configs.Config) string {
 		return "the state home"
 	case cfg.Redis.URL != "" && cfg.Redis.URL != old.Redis.URL:
 		return "the Redis URL"
-	case old.Redis.Key != cfg.Redis.Key || old.Redis.Sharded != cfg.Redis.Sharded:
+	case old.Redis.Key != cfg.Redis.Key || old.Redis.Sharded != cfg.Redis.Sharded ||
+		old.Redis.Adapter != cfg.Redis.Adapter || old.Redis.Streams != cfg.Redis.Streams:
 		return "the Redis channel settings"
+	case old.Emit != cfg.Emit:
+		return "the emit endpoint (emit.listen, emit.key_env or its key)"
 	}
 	return ""
 }

@@ -37,6 +37,7 @@ type FrontDoor struct {
 	ln     net.Listener
 	proxy  *httputil.ReverseProxy
 	done   chan struct{}
+	hand   handover
 }
 
 // listenFrontDoor binds addr; Serve starts answering.
@@ -87,6 +88,7 @@ func frontDoorOn(ln net.Listener, r *router, log *slog.Logger) *FrontDoor {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	f.hand.serve(f.srv)
 	return f
 }
 
@@ -96,18 +98,17 @@ func (f *FrontDoor) Addr() net.Addr { return f.ln.Addr() }
 // Serve answers until Close.
 func (f *FrontDoor) Serve() {
 	defer close(f.done)
-	if err := f.srv.Serve(f.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := serveErr(f.srv.Serve(f.ln)); err != nil {
 		f.log.Error("front door stopped", "err", err)
 	}
 }
 
-// Shutdown stops accepting and waits (until ctx ends) for the requests in
-// flight, then closes what is left: the end of a daemon that handed over,
-// whose successor accepts on the same socket.
+// Shutdown stops accepting, answers the requests still coming on open
+// connections with "Connection: close" for a few seconds, and waits
+// (until ctx ends) for the requests in flight: the end of a daemon that
+// handed over, whose successor accepts on the same socket.
 func (f *FrontDoor) Shutdown(ctx context.Context) {
-	if err := f.srv.Shutdown(ctx); err != nil {
-		_ = f.srv.Close()
-	}
+	f.hand.leave(ctx, f.srv, f.ln)
 	<-f.done
 }
 

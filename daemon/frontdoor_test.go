@@ -169,13 +169,18 @@ func TestFrontDoorRoutesEverySession(t *testing.T) {
 // them every period while op runs, then reports what the clients saw.
 func loadRun(t *testing.T, td *testDaemon, rs *redistest.Server, port, clients int, op func()) (clientStats, int) {
 	t.Helper()
+	return loadRunWith(t, redisadapter.NewEmitter(rs.Client(t), ""), port, clients, op)
+}
+
+// loadRunWith is loadRun with the emitter of the workers' protocol.
+func loadRunWith(t *testing.T, em redisadapter.Emitter, port, clients int, op func()) (clientStats, int) {
+	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	p := nodefix.StartClients(t, url, nil)
 	us := users("load-", clients)
 	connectAll(t, p, us)
 	waitFor(t, 30*time.Second, "all connected", func() bool { return stats(t, p).Connected == clients })
 
-	em := redisadapter.NewEmitter(rs.Client(t), "")
 	var rounds atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -36,6 +36,7 @@ const (
 	takeoverControlFD = 4 // the control socket's listener
 	takeoverReadyFD   = 5 // a pipe: the new daemon writes one takeoverReady line, then closes it
 	takeoverFrontFD   = 6 // the public port's listener
+	takeoverEmitFD    = 7 // the emit endpoint's listener, when takeoverState.Emit
 )
 
 // takeoverState is what the old daemon writes on the new one's stdin.
@@ -54,6 +55,8 @@ type takeoverState struct {
 	// uses one: the old daemon stops it and the new one starts it again
 	// there, so the workers' URL stays right.
 	EmbeddedRedis string `json:"embedded_redis,omitempty"`
+	// Emit says the emit endpoint's listener (emit.listen) is passed too.
+	Emit bool `json:"emit,omitempty"`
 }
 
 type takeoverSlot struct {
@@ -134,6 +137,14 @@ func (d *Daemon) handOver(ctx context.Context, a *app, ctl *net.UnixListener) (c
 		return control.UpdateResult{}, fmt.Errorf("the public port's descriptor: %w", err)
 	}
 	defer frontFile.Close()
+	emitFile, err := a.emit.file()
+	if err != nil {
+		return control.UpdateResult{}, fmt.Errorf("the emit endpoint's descriptor: %w", err)
+	}
+	if emitFile != nil {
+		defer emitFile.Close()
+		state.Emit = true
+	}
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return control.UpdateResult{}, err
@@ -177,6 +188,9 @@ func (d *Daemon) handOver(ctx context.Context, a *app, ctl *net.UnixListener) (c
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr // the daemon's log goes on where it went
 	cmd.ExtraFiles = []*os.File{d.lock.f, ctlFile, readyW, frontFile}
+	if emitFile != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, emitFile)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		readyW.Close()
@@ -289,13 +303,27 @@ func Takeover(opts Options) (*Daemon, error) {
 		ctl.Close()
 		return fail(fmt.Errorf("takeover: the public port: %w", err))
 	}
+	var emit net.Listener
+	if state.Emit {
+		emitFile := os.NewFile(takeoverEmitFD, "emit")
+		emit, err = net.FileListener(emitFile)
+		emitFile.Close()
+		if err != nil {
+			ctl.Close()
+			front.Close()
+			return fail(fmt.Errorf("takeover: the emit endpoint: %w", err))
+		}
+	}
 	d, err := newDaemon(opts, &homeLock{f: lockFile, pidFile: pidPath(opts.Home)})
 	if err != nil {
 		ctl.Close()
 		front.Close()
+		if emit != nil {
+			emit.Close()
+		}
 		return fail(err)
 	}
-	d.takeover = &takeover{state: state, ctl: ctl.(*net.UnixListener), front: front, ready: ready}
+	d.takeover = &takeover{state: state, ctl: ctl.(*net.UnixListener), front: front, emit: emit, ready: ready}
 	return d, nil
 }
 
@@ -304,6 +332,7 @@ type takeover struct {
 	state takeoverState
 	ctl   *net.UnixListener
 	front net.Listener
+	emit  net.Listener // nil without an emit endpoint
 	ready *os.File
 }
 
@@ -332,22 +361,25 @@ func (d *Daemon) resume(ctx context.Context, t *takeover) error {
 func (d *Daemon) resumeApp(ctx context.Context, t *takeover) (int, error) {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
-	cfg, err := configFrom(t.state.Config)
-	if err != nil {
-		t.front.Close()
-		return 0, err
-	}
 	var embedded *redisctl.Embedded
-	if t.state.EmbeddedRedis != "" {
-		if embedded, err = redisctl.StartEmbeddedAt(d.opts.Home, t.state.EmbeddedRedis); err != nil {
-			t.front.Close()
-			return 0, err
-		}
-	}
 	closeAll := func() {
 		t.front.Close()
+		if t.emit != nil {
+			t.emit.Close()
+		}
 		if embedded != nil {
 			_ = embedded.Close()
+		}
+	}
+	cfg, err := configFrom(t.state.Config)
+	if err != nil {
+		closeAll()
+		return 0, err
+	}
+	if t.state.EmbeddedRedis != "" {
+		if embedded, err = redisctl.StartEmbeddedAt(d.opts.Home, t.state.EmbeddedRedis); err != nil {
+			closeAll()
+			return 0, err
 		}
 	}
 	target, err := redisctl.Open(cfg.Redis.URL)
@@ -355,8 +387,16 @@ func (d *Daemon) resumeApp(ctx context.Context, t *takeover) (int, error) {
 		closeAll()
 		return 0, err
 	}
+	emit, err := startEmitAPI(cfg, target.Client, d.log, t.emit)
+	t.emit = nil // startEmitAPI owns it now
+	if err != nil {
+		target.Close()
+		closeAll()
+		return 0, err
+	}
 	logs, err := d.opts.Logs(cfg)
 	if err != nil {
+		emit.close()
 		target.Close()
 		closeAll()
 		return 0, err
@@ -378,6 +418,7 @@ func (d *Daemon) resumeApp(ctx context.Context, t *takeover) (int, error) {
 	plan.serve = func() { go front.Serve() }
 	adopted := len(plan.found)
 	if err := d.sup.Start(ctx, cfg, plan); err != nil {
+		emit.close()
 		front.Close()
 		target.Close()
 		d.mu.Lock()
@@ -395,7 +436,7 @@ func (d *Daemon) resumeApp(ctx context.Context, t *takeover) (int, error) {
 	}
 	d.mu.Lock()
 	d.app = &app{cfg: cfg, load: t.state.Load, front: front, redis: target,
-		rstat: control.Redis{URL: target.URL, Up: true, Embedded: embedded != nil},
+		rstat: control.Redis{URL: target.URL, Up: true, Embedded: embedded != nil}, emit: emit,
 		hosts: startRegistry(target.Client, routableAddr(target), cfg, port, d.opts.Version, d.Status, d.log)}
 	d.mu.Unlock()
 	return adopted, nil

@@ -34,6 +34,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Mode is how a client reaches Redis.
@@ -140,6 +141,7 @@ func (t *Target) NewClient(opts ...Option) redis.UniversalClient {
 	case Cluster:
 		o := *t.cluster
 		o.ContextTimeoutEnabled = true
+		o.MaintNotificationsConfig = noMaintNotifications()
 		if tune.failFast {
 			o.DialerRetries, o.MaxRetries = 1, -1
 		}
@@ -150,6 +152,7 @@ func (t *Target) NewClient(opts ...Option) redis.UniversalClient {
 	default:
 		o := *t.single
 		o.ContextTimeoutEnabled = true
+		o.MaintNotificationsConfig = noMaintNotifications()
 		if tune.failFast {
 			o.DialerRetries, o.MaxRetries = 1, -1
 		}
@@ -312,4 +315,14 @@ func goRedisDetail(raw string, err error) string {
 		return "cannot be parsed; check the host, port and options"
 	}
 	return msg
+}
+
+// noMaintNotifications turns off go-redis's maintenance notifications (a
+// Redis Enterprise feature): in its default "auto" mode, a server that
+// refuses the handshake (any Redis before 8) makes go-redis rewrite the
+// client's options while other connections being set up read them, a
+// data race the race detector sees when two connections open at once
+// (the adapter's subscriber and its stream reader do, at start).
+func noMaintNotifications() *maintnotifications.Config {
+	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 }

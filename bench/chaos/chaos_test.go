@@ -88,6 +88,45 @@ func TestChaosShort(t *testing.T) {
 	}
 }
 
+// The faults the streams adapter is for, short: kill -9 of one and of two
+// workers, Redis shut down, restarted empty and frozen, and a reload lose
+// nothing that Redis accepted and deliver nothing twice; every client of a
+// killed worker gets its session back.
+func TestChaosShortStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a few minutes of faults")
+	}
+	o := short(frutosbin.Path(t))
+	o.Adapter = "streams"
+	o.Faults = []string{"baseline", "kill-worker", "kill-two-workers", "redis-stop", "redis-new-dataset", "redis-frozen", "reload"}
+	rep, err := chaos.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md bytes.Buffer
+	rep.WriteMarkdown(&md)
+	t.Logf("\n%s", md.String())
+	for _, f := range rep.Faults {
+		if f.Error != "" {
+			t.Errorf("%s: %s", f.Fault, f.Error)
+		}
+		if f.ReconnectSec < 0 || f.EndedDisconnected != 0 || f.WorkersOnline != f.Workers {
+			t.Errorf("%s: %d clients never came back, %d of %d workers healthy", f.Fault, f.EndedDisconnected, f.WorkersOnline, f.Workers)
+		}
+		if f.Sent == 0 || f.Sent != f.Delivered || f.Lost != 0 || f.Duplicates != 0 || f.Late != 0 {
+			t.Errorf("%s: sent %d, delivered %d, lost %d, twice %d, late %d", f.Fault, f.Sent, f.Delivered, f.Lost, f.Duplicates, f.Late)
+		}
+		if f.NotRecovered != 0 {
+			t.Errorf("%s: %d of %d reconnections were new sessions", f.Fault, f.NotRecovered, f.Reconnects)
+		}
+	}
+	for _, name := range []string{"kill-worker", "kill-two-workers", "reload"} {
+		if f := rep.Fault(name); f == nil || f.Recovered == 0 {
+			t.Errorf("%s: no client was recovered: %+v", name, f)
+		}
+	}
+}
+
 // The report is real: a build whose worker drops one event in a thousand
 // (go build -tags frutos_dropone) shows the loss, and nothing else does.
 func TestChaosReportShowsABrokenBuildsLoss(t *testing.T) {

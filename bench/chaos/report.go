@@ -90,6 +90,7 @@ type Report struct {
 	Started  time.Time      `json:"started"`
 	Duration float64        `json:"duration_sec"`
 	Version  string         `json:"version"`
+	Adapter  string         `json:"adapter,omitempty"` // redis.adapter of the workers
 	Setup    string         `json:"setup"`
 	Faults   []FaultResult  `json:"faults"`
 	Hostile  *HostileResult `json:"hostile,omitempty"`
@@ -107,7 +108,11 @@ func (r *Report) Fault(name string) *FaultResult {
 
 // WriteMarkdown writes the report as the tables of bench/CHAOS.md.
 func (r *Report) WriteMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "# Chaos report\n\n%s, %s, %.0f s. %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Version, r.Duration, r.Setup)
+	title := "Chaos report"
+	if r.Adapter != "" && r.Adapter != "pubsub" {
+		title += " (redis.adapter: " + r.Adapter + ")"
+	}
+	fmt.Fprintf(w, "# %s\n\n%s, %s, %.0f s. %s\n\n", title, r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Version, r.Duration, r.Setup)
 	fmt.Fprintln(w, "| fault | clients dropped | all back after | ended disconnected | recovered / new sessions | sent | delivered | lost | twice | late | emits refused | p50 / p99 ms | CLI ok / failed (max ms) | workers after |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, f := range r.Faults {

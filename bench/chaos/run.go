@@ -18,8 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/frutos/frutos/bench"
+	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/internal/jwtauth"
+	"github.com/frutos/frutos/redisctl"
 )
 
 // Options is a chaos run. Zero values take the full suite's settings
@@ -42,6 +44,9 @@ type Options struct {
 	Before, After, Grace time.Duration
 	// ReconnectWithin bounds the wait for every client to be back (90s).
 	ReconnectWithin time.Duration
+	// Adapter is the workers' redis.adapter: configs.AdapterPubSub (the
+	// default) or configs.AdapterStreams; the emits speak the same.
+	Adapter string
 	// Hostile sizes the hostile clients of the "hostile" fault.
 	Hostile HostileOptions
 	// KeepDir leaves the work directory (logs, config) for inspection.
@@ -66,6 +71,9 @@ func (o *Options) defaults() {
 	}
 	if len(o.Faults) == 0 {
 		o.Faults = AllFaults
+	}
+	if o.Adapter == "" {
+		o.Adapter = configs.AdapterPubSub
 	}
 	if o.RedisDown <= 0 {
 		o.RedisDown = 15 * time.Second
@@ -126,8 +134,9 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	}
 	defer cleanup()
 	rep.Version = e.version(ctx)
-	rep.Setup = fmt.Sprintf("%d workers behind one port, %d websocket clients (socket.io-client's reconnection: 1 s doubling to 5 s, with session recovery), %.0f targeted emits/s through Redis, %d CPUs",
-		opts.Workers, opts.Clients, opts.EmitRate, runtime.NumCPU())
+	rep.Adapter = opts.Adapter
+	rep.Setup = fmt.Sprintf("%d workers behind one port (redis.adapter: %s), %d websocket clients (socket.io-client's reconnection: 1 s doubling to 5 s, with session recovery), %.0f targeted emits/s through Redis, %d CPUs",
+		opts.Workers, opts.Adapter, opts.Clients, opts.EmitRate, runtime.NumCPU())
 	for _, name := range opts.Faults {
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
@@ -177,12 +186,18 @@ func setUp(ctx context.Context, opts Options) (*env, func(), error) {
 	}
 	if os.Geteuid() == 0 && exec.Command("mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", e.logsDir).Run() == nil {
 		e.tmpfs = true
-		undo = append(undo, func() { _ = exec.Command("umount", "-l", e.logsDir).Run() })
+		undo = append(undo, func() {
+			if opts.KeepDir { // the logs outlive their tmpfs
+				_ = exec.Command("cp", "-a", e.logsDir, filepath.Join(dir, "logs-kept")).Run()
+			}
+			_ = exec.Command("umount", "-l", e.logsDir).Run()
+		})
 	}
 	yaml := fmt.Sprintf(`app: chaos
 instances: %d
 redis:
   url: %s
+  adapter: %s
 auth:
   secret_env: FRUTOS_AUTH_SECRET
 logs:
@@ -195,7 +210,7 @@ restart:
   backoff_max: 2s
   kill_timeout: 10s
   listen_timeout: 30s
-`, opts.Workers, e.redis.URL(), e.logsDir)
+`, opts.Workers, e.redis.URL(), opts.Adapter, e.logsDir)
 	home := filepath.Join(dir, "h")
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return fail(err)
@@ -216,7 +231,9 @@ restart:
 	rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", e.redis.Port), MaxRetries: -1,
 		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
 	undo = append(undo, func() { _ = rc.Close() })
-	emitter, _ := bench.RedisEmitter(rc, "socket.io", "/").(bench.BatchEmitter)
+	rcfg := configs.Default().Redis
+	rcfg.Adapter = opts.Adapter
+	emitter, _ := bench.ProtocolEmitter(rc, redisctl.NewEmitter(rc, rcfg), "/").(bench.BatchEmitter)
 	tokens := map[string]string{}
 	first := 1
 	for i := range opts.Clients {

@@ -29,6 +29,17 @@ type Options struct {
 	// SubscriptionMode is the sharded channel layout (Node's
 	// subscriptionMode): SubscriptionDynamic by default.
 	SubscriptionMode SubscriptionMode
+	// Streams selects the protocol of @socket.io/redis-streams-adapter
+	// 0.3 (codec_streams.go): broadcasts go through a Redis stream, read
+	// back from the last id after an outage, and with connection state
+	// recovery the sessions live in Redis, so a client whose server died
+	// gets its session back elsewhere (streams_sessions.go). Key is then
+	// the Pub/Sub channel prefix and Sharded selects sharded Pub/Sub for
+	// the requests. Node's @socket.io/redis-emitter cannot reach it (this
+	// package's Emitter can, with Emitter.Streams).
+	Streams bool
+	// Stream are the streams protocol's settings.
+	Stream StreamOptions
 	// RequestTimeout bounds cluster requests (fetchSockets,
 	// serverSideEmitWithAck) and broadcast acks without a timeout flag.
 	// Default 5s, as in Node.
@@ -76,6 +87,9 @@ func (o *Options) withDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Streams {
+		o.Stream.withDefaults()
+	}
 }
 
 // State is the health of the adapter's link to Redis.
@@ -109,6 +123,15 @@ type Status struct {
 	Reconnects    uint64 `json:"reconnects"`     // times the subscriber link came back
 	TimedOut      uint64 `json:"timed_out"`      // cluster requests that ended on timeout
 	HandedOver    uint64 `json:"handed_over"`    // sessions restored from another server (handover.go)
+
+	// The streams protocol only.
+	Appended      uint64 `json:"appended,omitempty"`       // entries added to the stream
+	StreamReads   uint64 `json:"stream_reads,omitempty"`   // XREAD calls
+	StreamRanges  uint64 `json:"stream_ranges,omitempty"`  // XRANGE calls (restores older than what was read)
+	StreamSkipped uint64 `json:"stream_skipped,omitempty"` // times Redis trimmed entries before this server read them
+	Restored      uint64 `json:"restored,omitempty"`       // sessions restored from Redis
+	RestoreMisses uint64 `json:"restore_misses,omitempty"` // sessions asked for and not restored
+	LiveSessions  int    `json:"live_sessions,omitempty"`  // sessions of connected sockets kept in Redis
 
 	// Subscriptions is how many channels and patterns the adapter listens
 	// to (in the sharded dynamic modes, one per room); Unconfirmed how many
@@ -162,11 +185,23 @@ type Adapter struct {
 	timedOut      atomic.Uint64
 	pubErrLog     throttle
 	decodeErrLog  throttle
+	missLog       throttle
 
 	// tap, in tests, sees every decoded message of other senders.
 	tap atomic.Pointer[func(channel string, payload []byte, m message)]
 
 	handedOver atomic.Uint64 // sessions restored from another server
+
+	// The streams protocol (streams.go, streams_sessions.go).
+	logsMu        sync.Mutex
+	logs          map[string]*streamLog // by stream name
+	leases        *leases
+	appended      atomic.Uint64
+	streamReads   atomic.Uint64
+	streamRanges  atomic.Uint64
+	streamSkipped atomic.Uint64
+	restored      atomic.Uint64
+	restoreMisses atomic.Uint64
 }
 
 // New starts an adapter on client. Close it when the server closes.
@@ -193,6 +228,7 @@ func New(client redis.UniversalClient, opts Options) *Adapter {
 		placeBackoff: opts.BackoffMin,
 		pubErrLog:    throttle{every: 10 * time.Second},
 		decodeErrLog: throttle{every: 10 * time.Second},
+		missLog:      throttle{every: 10 * time.Second},
 	}
 	if cc, ok := client.(*redis.ClusterClient); ok {
 		a.cluster, a.perNode = cc, opts.Sharded
@@ -201,6 +237,9 @@ func New(client redis.UniversalClient, opts Options) *Adapter {
 	a.wg.Add(2)
 	go a.publishLoop()
 	go a.subscribeLoop()
+	if opts.Streams {
+		a.startStreams()
+	}
 	return a
 }
 
@@ -212,6 +251,9 @@ func (a *Adapter) New(nsp socket.Namespace) socket.Adapter {
 
 // codecFor is the wire protocol of a namespace whose adapter has uid.
 func (a *Adapter) codecFor(nsp, uid string) codec {
+	if a.opts.Streams {
+		return newStreamsCodec(a.opts.Key, nsp, uid, a.opts.Sharded, a.opts.Stream)
+	}
 	if a.opts.Sharded {
 		return newShardedCodec(a.opts.Key, nsp, uid, a.opts.SubscriptionMode)
 	}
@@ -220,7 +262,7 @@ func (a *Adapter) codecFor(nsp, uid string) codec {
 
 // newUID is a namespace adapter's uid, in the protocol's usual form.
 func (a *Adapter) newUID() string {
-	if a.opts.Sharded {
+	if a.opts.Sharded || a.opts.Streams {
 		return newHexID(8)
 	}
 	return newID(6)
@@ -238,7 +280,14 @@ func (a *Adapter) Status() Status {
 		Received: a.received.Load(), Malformed: a.malformed.Load(), Reconnects: a.reconnects.Load(),
 		TimedOut: a.timedOut.Load(), HandedOver: a.handedOver.Load(),
 	}
-	if a.opts.Sharded {
+	switch {
+	case a.opts.Streams:
+		s.Protocol = "streams"
+		if a.opts.Sharded {
+			s.Protocol = "streams/sharded"
+		}
+		a.streamStatus(&s)
+	case a.opts.Sharded:
 		s.Protocol = "sharded/" + string(a.opts.SubscriptionMode)
 	}
 	a.mu.Lock()
@@ -267,7 +316,7 @@ func (a *Adapter) Ready() bool {
 			return false
 		}
 	}
-	return true
+	return a.streamsReady()
 }
 
 // Close flushes what is queued for Redis (until ctx ends), stops the
@@ -289,7 +338,14 @@ func (a *Adapter) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = errors.New("redis adapter: closed before every queued message was published")
 	}
+	if a.leases != nil {
+		// what disconnected sockets left to store (their sessions)
+		if lerr := a.leases.flushFinal(ctx); lerr != nil && err == nil {
+			err = lerr
+		}
+	}
 	a.cancel()
+	a.unblockStreams()
 	a.mu.Lock()
 	var conns []*redis.PubSub
 	if a.main != nil {
@@ -313,6 +369,9 @@ func (a *Adapter) publish(m outgoing) {
 	case a.queue <- m:
 	default:
 		a.dropped.Add(1)
+		if m.failed != nil {
+			m.failed()
+		}
 		a.lastPubErr.Store(time.Now().UnixNano())
 		if n, ok := a.pubErrLog.allow(); ok {
 			a.log.Warn("redis publish queue full, dropping cross-server messages", "suppressed", n)
@@ -361,21 +420,28 @@ func (a *Adapter) send(batch []outgoing) {
 	defer cancel()
 	var err error
 	to := redis.Cmdable(a.client)
-	if !a.opts.Sharded {
+	if !a.opts.Sharded && !a.opts.Streams {
 		to = classicPublisher(ctx, a.client, a.opts.Key)
 	}
+	cmds := make([]redis.Cmder, len(batch))
 	if len(batch) == 1 {
-		err = a.publishCmd(ctx, to, batch[0]).Err()
+		cmds[0] = a.publishCmd(ctx, to, batch[0])
+		err = cmds[0].Err()
 	} else {
 		pipe := to.Pipeline()
-		for _, m := range batch {
-			a.publishCmd(ctx, pipe, m)
+		for i, m := range batch {
+			cmds[i] = a.publishCmd(ctx, pipe, m)
 		}
 		_, err = pipe.Exec(ctx)
 	}
 	if err == nil {
-		a.published.Add(uint64(len(batch)))
+		a.countSent(batch)
 		return
+	}
+	for i, c := range cmds {
+		if c.Err() != nil && batch[i].failed != nil {
+			batch[i].failed()
+		}
 	}
 	if a.ctx.Err() != nil {
 		return
@@ -389,7 +455,24 @@ func (a *Adapter) send(batch []outgoing) {
 	}
 }
 
-func (a *Adapter) publishCmd(ctx context.Context, c redis.Cmdable, m outgoing) *redis.IntCmd {
+// countSent counts a batch that Redis took.
+func (a *Adapter) countSent(batch []outgoing) {
+	a.published.Add(uint64(len(batch)))
+	if a.opts.Streams {
+		n := 0
+		for _, m := range batch {
+			if m.stream != "" {
+				n++
+			}
+		}
+		a.appended.Add(uint64(n))
+	}
+}
+
+func (a *Adapter) publishCmd(ctx context.Context, c redis.Cmdable, m outgoing) redis.Cmder {
+	if m.stream != "" {
+		return c.XAdd(ctx, xaddArgs(m.stream, m.maxLen, m.fields))
+	}
 	if a.opts.Sharded {
 		return c.SPublish(ctx, m.channel, m.payload)
 	}

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zishang520/socket.io/servers/socket/v3"
+
 	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/internal/sioclient"
 	"github.com/frutos/frutos/internal/testutil/eventlog"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 )
@@ -26,6 +29,7 @@ func TestClusterBroadcastAcrossServers(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			opts := p.opts
 			opts.Key = "t-" + p.name // one cluster for all: no cross-talk
+			opts.Stream.Name = opts.Key
 			checkBroadcastAcrossServers(t, c.URL(), opts)
 			checkBurstArrivesInOrder(t, c.URL(), opts)
 		})
@@ -132,6 +136,82 @@ func TestClusterMasterFailover(t *testing.T) {
 			t.Logf("cluster, %s, %s killed: %s", p.name, victim.Addr(), r)
 		})
 	}
+	t.Run("streams", func(t *testing.T) {
+		c := redistest.StartCluster(t, redistest.ClusterOptions{Replicas: 1})
+		opts := redisadapter.Options{Streams: true}
+		a := startGoServer(t, c.URL(), serverOptions{adapter: opts})
+		b := startGoServer(t, c.URL(), serverOptions{adapter: opts})
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		victim := c.MasterOf(ctx, c.Slot(ctx, "socket.io")) // the stream's master
+		r := measureFailover(t, a, b, victim.Stop)
+		t.Logf("cluster, streams, %s (the stream's master) killed: %s", victim.Addr(), r)
+	})
+}
+
+// On Redis Cluster a stream is one key, so one slot on one master: every
+// XADD and XREAD of a namespace goes there (Node's streamCount spreads
+// namespaces, not one namespace, over several). Sessions are keys of
+// their own, spread over the slots. Shown with three namespaces on four
+// streams (one of them the "<name>--<i>" of a negative hash, which Node
+// servers never read), broadcasts across servers and a restore.
+func TestClusterStreamsPlacement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	t.Parallel()
+	c := redistest.StartCluster(t, redistest.ClusterOptions{})
+	opts := redisadapter.Options{Streams: true, Key: "place", Stream: redisadapter.StreamOptions{Name: "place", Count: 4}}
+	a := startGoServer(t, c.URL(), serverOptions{recovery: true, adapter: opts})
+	b := startGoServer(t, c.URL(), serverOptions{recovery: true, adapter: opts})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	streams := map[string]string{"/": "place-3", "/admin": "place-0", "/notificaciones": "place--3"}
+	for nsp, stream := range streams {
+		for _, g := range []*goServer{a, b} {
+			g.IO.Of(nsp, nil).Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
+				s.Join(socket.Room("user:" + subject(s.Handshake().Auth)))
+				next(nil)
+			})
+		}
+		rec := eventlog.New()
+		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+		cl, err := sioclient.Dial(dctx, sioclient.Options{URL: a.URL, Namespace: nsp, Auth: map[string]any{"user": "7"}, OnEvent: rec.On})
+		dcancel()
+		if err != nil {
+			t.Fatalf("%s: %v", nsp, err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		waitFor(t, 10*time.Second, "both servers read "+stream, func() bool { return a.Adapter.Ready() && b.Adapter.Ready() })
+		b.IO.Of(nsp, nil).To("user:7").Emit("hola", nsp)
+		rec.WaitN(t, "hola", 1, 10*time.Second)
+		owner := c.MasterOf(ctx, c.Slot(ctx, stream))
+		for _, m := range []*redistest.Server{c.MasterOf(ctx, 0), c.MasterOf(ctx, 6000), c.MasterOf(ctx, 12000)} {
+			n := m.Client(t).Exists(ctx, stream).Val()
+			if (m == owner) != (n == 1) {
+				t.Errorf("stream %s of %s on %s: exists=%d (its master is %s)", stream, nsp, m.Addr(), n, owner.Addr())
+			}
+		}
+	}
+
+	// a restore on the other server, on the cluster
+	c1, rec := recoverable(t, a, "8", nil)
+	settled(t, a, "user:8")
+	a.IO.To("user:8").Emit("live")
+	rec.WaitN(t, "live", 1, 10*time.Second)
+	waitFor(t, 10*time.Second, "the session in Redis", func() bool { return a.Adapter.Status().LiveSessions >= 1 })
+	sess := c1.Session()
+	_ = c1.Close()
+	waitFor(t, 10*time.Second, "A sees the client gone", func() bool { return !roomHas(a, "user:8") })
+	b.IO.To("user:8").Emit("missed")
+	_, obs := join(t, b, "observer")
+	b.IO.Emit("sentinel")
+	obs.WaitN(t, "sentinel", 1, 10*time.Second)
+	c2, rec2 := recoverable(t, b, "8", sess)
+	if !c2.Recovered {
+		t.Fatalf("not recovered on the cluster: %+v", b.Adapter.Status())
+	}
+	rec2.WaitN(t, "missed", 1, 10*time.Second)
 }
 
 // Sentinel promotes the replica when the master dies (kill -9): delivery

@@ -106,10 +106,10 @@ func (c *classicCodec) encode(m message) (outgoing, error) {
 	case kindBroadcast:
 		if m.RequestID == "" {
 			b, err := encodeBroadcast(m)
-			return outgoing{c.ch.broadcastChannel(m.Target.Rooms), b}, err
+			return outgoing{channel: c.ch.broadcastChannel(m.Target.Rooms), payload: b}, err
 		}
 		b, err := encodeBroadcastRequest(m)
-		return outgoing{c.ch.request, b}, err
+		return outgoing{channel: c.ch.request, payload: b}, err
 	case kindSocketsJoin, kindSocketsLeave:
 		typ := reqRemoteJoin
 		if m.Kind == kindSocketsLeave {
@@ -140,13 +140,13 @@ func (c *classicCodec) encode(m message) (outgoing, error) {
 			v = map[string]any{"type": reqBroadcastClientCount, "requestId": m.RequestID, "clientCount": m.ClientCount}
 		case kindBroadcastAck:
 			b, err := encodeBroadcastAck(m.RequestID, m.Value)
-			return outgoing{channel, b}, err
+			return outgoing{channel: channel, payload: b}, err
 		default:
 			return outgoing{}, fmt.Errorf("classic protocol: cannot send message kind %d", m.Kind)
 		}
 	}
 	b, err := marshalJSON(v)
-	return outgoing{channel, b}, err
+	return outgoing{channel: channel, payload: b}, err
 }
 
 func (c *classicCodec) decode(channel string, payload []byte) (message, error) {

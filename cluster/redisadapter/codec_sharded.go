@@ -170,7 +170,7 @@ func (c *shardedCodec) encode(m message) (outgoing, error) {
 	} else if b, err = marshalJSON(v); err != nil {
 		b, err = appendValue(nil, v) // e.g. NaN, which JSON cannot carry
 	}
-	return outgoing{c.publishChannel(m), b}, err
+	return outgoing{channel: c.publishChannel(m), payload: b}, err
 }
 
 func mayContainBinary(typ int) bool {
@@ -192,6 +192,12 @@ func decodeClusterMessage(payload []byte) (message, error) {
 	if err != nil {
 		return message{}, fmt.Errorf("cluster message: %w", err)
 	}
+	return decodeClusterMap(raw)
+}
+
+// decodeClusterMap reads a ClusterAdapter message from its decoded form.
+func decodeClusterMap(raw map[string]any) (message, error) {
+	var err error
 	typ, ok := number(raw["type"])
 	if !ok {
 		return message{}, errors.New("cluster message: no type")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -22,6 +23,9 @@ func IsReservedEvent(name string) bool { return slices.Contains(reservedEvents, 
 // With Sharded it speaks the sharded protocol instead (Node's
 // createShardedAdapter, and Options.Sharded here), which Node's emitter
 // 5.1.0 cannot: a Node backend's emitter never reaches sharded servers.
+// With Streams it speaks the streams protocol (Node's
+// @socket.io/redis-streams-adapter, Options.Streams here), for which Node
+// has no emitter package: broadcasts are appended to the stream.
 type Emitter struct {
 	client   redis.UniversalClient
 	key      string
@@ -31,6 +35,8 @@ type Emitter struct {
 	volatile bool
 	sharded  bool
 	mode     SubscriptionMode
+	streams  bool
+	stream   StreamOptions
 }
 
 // NewEmitter returns an emitter for namespace "/" with channel prefix key
@@ -51,6 +57,24 @@ func (e Emitter) Sharded(mode SubscriptionMode) Emitter {
 	}
 	e.sharded, e.mode = true, mode
 	return e
+}
+
+// Streams selects the streams protocol with so (zero values: Node's
+// defaults). The key is then the Pub/Sub channel prefix (serverSideEmit
+// travels there); with Sharded as well, on sharded Pub/Sub.
+func (e Emitter) Streams(so StreamOptions) Emitter {
+	so.withDefaults()
+	e.streams, e.stream = true, so
+	return e
+}
+
+// Stream is the stream the emitter appends to ("" in the Pub/Sub
+// protocols).
+func (e Emitter) Stream() string {
+	if !e.streams {
+		return ""
+	}
+	return e.stream.streamFor(e.nsp)
 }
 
 // Of selects a namespace ("chat" and "/chat" are the same).
@@ -83,7 +107,7 @@ func (e Emitter) Volatile() Emitter {
 // Namespace is the selected namespace.
 func (e Emitter) Namespace() string { return e.nsp }
 
-// Channel is where Emit publishes.
+// Channel is where Emit publishes ("" in the streams protocol: see Stream).
 func (e Emitter) Channel() string {
 	out, err := e.codec().encode(e.broadcast([]any{"x"}))
 	if err != nil {
@@ -95,8 +119,15 @@ func (e Emitter) Channel() string {
 // Emit publishes an event. It returns how many subscriptions Redis
 // delivered the message to (servers of the namespace, as Redis counts
 // them; in the sharded dynamic modes, servers having the room), or an
-// error, in which case nothing was sent.
+// error, in which case nothing was sent. In the streams protocol it
+// appends the event to the stream and returns 1 (see EmitEntry).
 func (e Emitter) Emit(ctx context.Context, event string, args ...any) (int64, error) {
+	if e.streams {
+		if _, err := e.EmitEntry(ctx, event, args...); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
 	if err := checkEvent(event); err != nil {
 		return 0, err
 	}
@@ -105,6 +136,69 @@ func (e Emitter) Emit(ctx context.Context, event string, args ...any) (int64, er
 		return 0, err
 	}
 	return e.publish(ctx, out)
+}
+
+// EmitEntry appends an event to the stream (streams protocol only) and
+// returns the entry's id: the offset clients get with it.
+func (e Emitter) EmitEntry(ctx context.Context, event string, args ...any) (string, error) {
+	x, err := e.XAddArgs(event, args...)
+	if err != nil {
+		return "", err
+	}
+	return e.client.XAdd(ctx, x).Result()
+}
+
+// XAddArgs returns the XADD that EmitEntry sends, without sending it (to
+// pipeline many).
+func (e Emitter) XAddArgs(event string, args ...any) (*redis.XAddArgs, error) {
+	if !e.streams {
+		return nil, fmt.Errorf("the emitter speaks a Pub/Sub protocol, not streams")
+	}
+	if err := checkEvent(event); err != nil {
+		return nil, err
+	}
+	out, err := e.codec().encode(e.broadcast(append([]any{event}, args...)))
+	if err != nil {
+		return nil, err
+	}
+	return xaddArgs(out.stream, out.maxLen, out.fields), nil
+}
+
+// ServerCount is how many servers listen on the emitter's namespace
+// (PUBSUB NUMSUB of its channel; in the streams protocol, of its request
+// channel, which every server of the namespace subscribes). On Redis
+// Cluster it sums the nodes' counts.
+func (e Emitter) ServerCount(ctx context.Context) (int64, error) {
+	channel := e.codec().countChannel()
+	sharded := e.sharded
+	count := func(c redis.Cmdable) (int64, error) {
+		var res map[string]int64
+		var err error
+		if sharded {
+			res, err = c.PubSubShardNumSub(ctx, channel).Result()
+		} else {
+			res, err = c.PubSubNumSub(ctx, channel).Result()
+		}
+		return res[channel], err
+	}
+	cc, ok := e.client.(*redis.ClusterClient)
+	if !ok {
+		return count(e.client)
+	}
+	var mu sync.Mutex
+	var n int64
+	each := cc.ForEachShard
+	if sharded {
+		each = cc.ForEachMaster
+	}
+	err := each(ctx, func(ctx context.Context, c *redis.Client) error {
+		k, err := count(c)
+		mu.Lock()
+		n += k
+		mu.Unlock()
+		return err
+	})
+	return n, err
 }
 
 // Encode returns the message Emit would publish, without publishing it.
@@ -142,6 +236,9 @@ func (e Emitter) ServerSideEmit(ctx context.Context, event string, args ...any) 
 }
 
 func (e Emitter) codec() codec {
+	if e.streams {
+		return newStreamsCodec(e.key, e.nsp, EmitterUID, e.sharded, e.stream)
+	}
 	if e.sharded {
 		return newShardedCodec(e.key, e.nsp, EmitterUID, e.mode)
 	}
@@ -168,6 +265,9 @@ func (e Emitter) send(ctx context.Context, m message) error {
 }
 
 func (e Emitter) publish(ctx context.Context, out outgoing) (int64, error) {
+	if out.stream != "" {
+		return 1, e.client.XAdd(ctx, xaddArgs(out.stream, out.maxLen, out.fields)).Err()
+	}
 	if e.sharded {
 		return e.client.SPublish(ctx, out.channel, out.payload).Result()
 	}

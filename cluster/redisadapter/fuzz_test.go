@@ -2,9 +2,12 @@ package redisadapter
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Fuzz targets for everything that decodes bytes from Redis, which any
@@ -284,4 +287,40 @@ func sameStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// A stream entry's data field (JSON or base64 msgpack), whatever Redis
+// holds: decoding never panics; a broadcast read by the fast path (its
+// selector only) decodes to the same selector as the full decode, and
+// its arguments decode or fail cleanly; a session value never panics.
+func FuzzDecodeStreamEntry(f *testing.F) {
+	for _, s := range []string{
+		`{"packet":{"type":2,"data":["e",1],"nsp":"/"},"opts":{"rooms":["r"],"except":[],"flags":{}}}`,
+		`{"opts":{"except":["x"],"flags":{"volatile":true},"rooms":[]},"packet":{"data":["e"],"nsp":"/","type":2}}`,
+		`{"packet":{"type":2,"data":["e",{"opts":{"rooms":["evil"]}}],"nsp":"/"},"opts":{"rooms":["r"],"except":[],"flags":{}}}`,
+		`{"opts":{"rooms":["a"],"except":[],"flags":{}},"rooms":["b"]}`,
+		"hKZwYWNrZXSDpHR5cGUCpGRhdGGSoWLEAgECo25zcKEvpG9wdHODpXJvb21zkaFypmV4Y2VwdJClZmxhZ3OA",
+	} {
+		f.Add("3", s)
+	}
+	f.Add("4", `{"opts":{"rooms":[],"except":[],"flags":{}},"rooms":["x"]}`)
+	f.Add("2", "")
+	f.Fuzz(func(t *testing.T, typ, data string) {
+		e, err := decodeStreamEntry(redis.XMessage{ID: "1-1", Values: map[string]any{"uid": "u", "nsp": "/", "type": typ, "data": data}})
+		if err != nil || e.m.Kind != kindBroadcast {
+			return
+		}
+		if _, ok := broadcastTarget(data); ok {
+			var b jsonBroadcast
+			if json.Unmarshal([]byte(data), &b) == nil && b.RequestID == nil && !sameTarget(b.Opts.target(), e.m.Target) {
+				t.Fatalf("fast selector %+v, full decode %+v", e.m.Target, b.Opts.target())
+			}
+		}
+		_, _ = e.args()
+		_, _ = decodeSession(data)
+	})
+}
+
+func sameTarget(a, b target) bool {
+	return sameStrings(a.Rooms, b.Rooms) && sameStrings(a.Except, b.Except) && a.Flags.Volatile == b.Flags.Volatile
 }

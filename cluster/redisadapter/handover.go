@@ -52,6 +52,12 @@ func (n *nspAdapter) handoverSub() subscription {
 // RestoreSession restores a session this server kept, or else asks the
 // other frutos servers for it (the client may come from one that drains).
 func (n *nspAdapter) RestoreSession(pid socket.PrivateSessionId, offset string) (*socket.Session, error) {
+	if n.stream != nil {
+		if !n.csr {
+			return nil, nil
+		}
+		return n.restoreFromRedis(pid, offset)
+	}
 	if n.store == nil {
 		return nil, nil
 	}
@@ -314,6 +320,12 @@ func (n *nspAdapter) AddAll(id socket.SocketId, rooms *types.Set[socket.Room]) {
 		n.store.bornAt(id, time.Now())
 	}
 	n.Adapter.AddAll(id, rooms)
+	if n.stream != nil && n.csr {
+		if n.restoringN.Load() > 0 && rooms != nil && rooms.Has(socket.Room(id)) {
+			n.finishRestore(id)
+		}
+		n.bus.leases.changed(n, id)
+	}
 	n.roomMu.Lock()
 	defer n.roomMu.Unlock()
 	j := n.joining[id]

@@ -61,6 +61,9 @@ func startGoServer(t testing.TB, redisURL string, o serverOptions) *goServer {
 		}
 		csr.SetSkipMiddlewares(true)
 		opts.SetConnectionStateRecovery(csr)
+		if o.adapter.Streams {
+			opts.SetParser(ad.Parser(opts.Parser()))
+		}
 	}
 	io := socket.NewServer(nil, opts)
 	io.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
@@ -111,6 +114,8 @@ var protocols = []struct {
 	{"sharded-dynamic", redisadapter.Options{Sharded: true}},
 	{"sharded-static", redisadapter.Options{Sharded: true, SubscriptionMode: redisadapter.SubscriptionStatic}},
 	{"sharded-dynamic-private", redisadapter.Options{Sharded: true, SubscriptionMode: redisadapter.SubscriptionDynamicPrivate}},
+	{"streams", redisadapter.Options{Streams: true}},
+	{"streams-sharded", redisadapter.Options{Streams: true, Sharded: true}},
 }
 
 // forEachProtocol runs test once per protocol, in parallel subtests.

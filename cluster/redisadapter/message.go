@@ -75,10 +75,18 @@ type message struct {
 	Sid, Room string
 }
 
-// outgoing is one message ready for Redis.
+// outgoing is one message ready for Redis: published on channel, or,
+// in the streams protocol, appended to stream.
 type outgoing struct {
 	channel string
 	payload []byte
+
+	stream string
+	maxLen int64
+	fields []any
+	// failed, when set, runs if the message could not be sent (a stream
+	// broadcast is then delivered locally, as Node does).
+	failed func()
 }
 
 // subMode is how a channel is subscribed.

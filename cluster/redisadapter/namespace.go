@@ -49,6 +49,21 @@ type nspAdapter struct {
 	joining   map[socket.SocketId]*pendingJoins
 	buffers   map[string]*handoverBuffer // by handover request id
 	buffering atomic.Int32               // len(buffers), read without the lock
+
+	// The streams protocol (streams.go, streams_sessions.go): the stream
+	// this namespace's broadcasts travel on; whether recovery is on and
+	// for how long a session waits; the sessions being restored (guarded
+	// by the stream's lock).
+	stream     *streamLog
+	csr        bool
+	keep       time.Duration
+	restoring  map[socket.SocketId]*restoringSession
+	restoringN atomic.Int32
+	// What was last sent to the local sockets (noteSent, lastSentTo).
+	lastMu     sync.Mutex
+	lastAll    streamID
+	lastByRoom map[socket.Room]streamID
+	lastBySid  map[socket.SocketId]streamID
 }
 
 func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
@@ -69,7 +84,15 @@ func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 		buffers:  map[string]*handoverBuffer{},
 	}
 	n.codec = bus.codecFor(n.name, n.uid)
-	if csr != nil {
+	if bus.opts.Streams {
+		// Sessions and missed events are in Redis: no store, no handover.
+		n.stream = bus.streamOf(n.name)
+		n.restoring = map[socket.SocketId]*restoringSession{}
+		n.lastByRoom, n.lastBySid = map[socket.Room]streamID{}, map[socket.SocketId]streamID{}
+		if csr != nil {
+			n.csr, n.keep = true, time.Duration(csr.MaxDisconnectionDuration())*time.Millisecond
+		}
+	} else if csr != nil {
 		keep := time.Duration(csr.MaxDisconnectionDuration()) * time.Millisecond
 		// a dead transport is noticed at most pingInterval + pingTimeout late
 		so := nsp.Server().Opts()
@@ -77,6 +100,15 @@ func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 	}
 	n.Prototype(n)
 	n.Construct(nsp)
+	if n.stream != nil {
+		_ = n.On("delete-room", func(args ...any) {
+			if room, ok := firstOrNil(args).(socket.Room); ok {
+				n.lastMu.Lock()
+				delete(n.lastByRoom, room)
+				n.lastMu.Unlock()
+			}
+		})
+	}
 	if n.codec.roomChannels() {
 		_ = n.On("create-room", func(args ...any) {
 			if room, ok := firstOrNil(args).(socket.Room); ok {
@@ -95,12 +127,18 @@ func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 // Init subscribes the namespace's channels (the namespace calls it after New).
 func (n *nspAdapter) Init() {
 	n.Adapter.Init()
+	if n.stream != nil {
+		n.stream.register(n)
+	}
 	n.bus.register(n)
 }
 
 // Close unsubscribes and fails the requests still waiting.
 func (n *nspAdapter) Close() {
 	n.bus.unregister(n)
+	if n.stream != nil {
+		n.stream.unregister(n)
+	}
 	n.roomMu.Lock()
 	n.closed = true
 	for t := range n.timers {
@@ -141,8 +179,31 @@ func (n *nspAdapter) sendOrLog(m message) {
 	}
 }
 
-// Broadcast publishes to the other servers, then delivers locally.
+// Broadcast publishes to the other servers, then delivers locally. In the
+// streams protocol the local delivery comes from the stream, like every
+// other server's (streams.go), unless Redis refuses the entry.
 func (n *nspAdapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOptions) {
+	if n.stream != nil {
+		t := targetOf(opts)
+		data, ok := packet.Data.([]any)
+		if t.Flags.Local || !ok || packet.Id != nil {
+			// Local, or a socket's own emit with an ack (recovery routes
+			// those through here): only this server has the socket, and
+			// an ack cannot be recovered.
+			n.Adapter.Broadcast(packet, opts)
+			return
+		}
+		m := message{Kind: kindBroadcast, UID: n.uid, Nsp: n.name, Data: data, Target: t}
+		out, err := n.codec.encode(m)
+		if err != nil {
+			n.bus.log.Warn("cannot encode a message for redis; delivered locally only", "err", err)
+			n.Adapter.Broadcast(packet, opts)
+			return
+		}
+		out.failed = func() { n.Adapter.Broadcast(packet, opts) }
+		n.bus.publish(out)
+		return
+	}
 	if t := targetOf(opts); !t.Flags.Local {
 		if data, ok := packet.Data.([]any); ok {
 			n.sendOrLog(message{Kind: kindBroadcast, Data: data, Target: t})
@@ -276,12 +337,41 @@ func (n *nspAdapter) DelAll(id socket.SocketId) {
 	if n.store != nil {
 		n.store.forget(id)
 	}
+	if n.stream != nil && n.csr {
+		n.bus.leases.ended(n, id)
+		n.lastMu.Lock()
+		delete(n.lastBySid, id)
+		n.lastMu.Unlock()
+	}
 	n.Adapter.DelAll(id)
 }
 
+// Del makes a socket leave a room.
+func (n *nspAdapter) Del(id socket.SocketId, room socket.Room) {
+	if n.stream != nil && n.csr {
+		// what the room was sent while the socket was in it stays the
+		// socket's (lastSentTo looks at its rooms of the moment)
+		n.lastMu.Lock()
+		if r, ok := n.lastByRoom[room]; ok && n.lastBySid[id].less(r) {
+			n.lastBySid[id] = r
+		}
+		n.lastMu.Unlock()
+	}
+	n.Adapter.Del(id, room)
+	if n.stream != nil && n.csr {
+		n.bus.leases.changed(n, id)
+	}
+}
+
 // PersistSession keeps a disconnected session (and so its rooms, see
-// wanted) while it may come back.
+// wanted) while it may come back; in the streams protocol, in Redis.
 func (n *nspAdapter) PersistSession(s *socket.SessionToPersist) {
+	if n.stream != nil {
+		if n.csr && s != nil {
+			n.bus.leases.persist(n, s)
+		}
+		return
+	}
 	if n.store != nil && s != nil {
 		n.store.persist(s)
 	}

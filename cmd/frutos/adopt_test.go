@@ -3,7 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -73,11 +79,45 @@ func (h *heldClients) dropped() int {
 func (h *heldClients) deliver(rs *redistest.Server, what string) {
 	h.t.Helper()
 	em := redisadapter.NewEmitter(rs.Client(h.t), "")
+	h.deliverWith(what, func(i int) error {
+		_, err := em.To("user:"+strconv.Itoa(i)).Emit(context.Background(), "nueva_tarea", map[string]any{"i": i})
+		return err
+	})
+}
+
+// deliverHTTP is deliver through the daemon's emit endpoint (POST /v1/emit).
+func (h *heldClients) deliverHTTP(addr, key, what string) {
+	h.t.Helper()
+	h.deliverWith(what, func(i int) error {
+		body := fmt.Sprintf(`{"target":"user","id":"%d","event":"nueva_tarea","data":{"i":%d}}`, i, i)
+		req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/emit", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			return fmt.Errorf("POST /v1/emit: %s: %s", resp.Status, b)
+		}
+		return nil
+	})
+}
+
+// deliverWith sends each client one event with emitTo(i) and waits until
+// every one has it.
+func (h *heldClients) deliverWith(what string, emitTo func(i int) error) {
+	h.t.Helper()
 	want := make([]int64, len(h.clients))
 	for i := range h.clients {
 		want[i] = h.got[i].Load() + 1
-		if _, err := em.To("user:"+strconv.Itoa(i)).Emit(context.Background(), "nueva_tarea", map[string]any{"i": i}); err != nil {
-			h.t.Fatal(err)
+		if err := emitTo(i); err != nil {
+			h.t.Fatalf("%s: %v", what, err)
 		}
 	}
 	deadline := time.Now().Add(15 * time.Second)
@@ -220,6 +260,13 @@ func TestUpdateRefusesAndDropsNothing(t *testing.T) {
 	rs := redistest.Start(t)
 	c := newCLI(t, rs.URL())
 	port := redistest.FreePort(t)
+	// the HTTP emit endpoint's listener is handed over too
+	emitAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(redistest.FreePort(t)))
+	const emitKey = "update-test-emit-key-0123456789"
+	c.env = append(c.env, "FRUTOS_EMIT_KEY="+emitKey)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(c.home), "frutos.yaml"), []byte("emit:\n  listen: "+emitAddr+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c.ok("start", "--instances", "2", "--port", strconv.Itoa(port))
 	st := c.waitStatus("2 online", 30*time.Second, online(2))
 	oldDaemon := st.Daemon.PID
@@ -229,6 +276,7 @@ func TestUpdateRefusesAndDropsNothing(t *testing.T) {
 	}
 	clients := holdClients(t, port, 40)
 	clients.deliver(rs, "before the update")
+	clients.deliverHTTP(emitAddr, emitKey, "through the emit endpoint before the update")
 
 	// new connections all along the update, on both transports
 	var attempts, failed atomic.Int64
@@ -293,6 +341,7 @@ func TestUpdateRefusesAndDropsNothing(t *testing.T) {
 	}
 	waitDead(t, oldDaemon, 60*time.Second, "the old daemon")
 	clients.deliver(rs, "after the update")
+	clients.deliverHTTP(emitAddr, emitKey, "through the emit endpoint after the update")
 
 	// the workers move to the new binary with a reload
 	c.ok("update", "--reload")

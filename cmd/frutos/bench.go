@@ -262,7 +262,7 @@ func (o *benchOptions) setup() (*benchSetup, error) {
 		return nil, redisFailure(t, err)
 	}
 	s.redis = t
-	s.cfg.Emitter = bench.RedisEmitter(t.Client, cfg.Redis.Key, o.Namespace)
+	s.cfg.Emitter = bench.ProtocolEmitter(t.Client, redisctl.NewEmitter(t.Client, cfg.Redis), o.Namespace)
 	s.cleanup = func() { _ = t.Close() }
 	return s, nil
 }

@@ -56,11 +56,15 @@ larger than limits.max_payload or an empty id is refused before anything is
 sent (exit 2); Redis failures exit 4.
 
 With redis.sharded on, it publishes with SPUBLISH in the protocol of
-Node's createShardedAdapter, which workers with redis.sharded use.
+Node's createShardedAdapter, which workers with redis.sharded use. With
+redis.adapter: streams (FRUTOS_REDIS_ADAPTER=streams) it appends the event
+to the stream of @socket.io/redis-streams-adapter (XADD), where workers
+read it even if they were away when it was sent, and prints the entry id.
 
-How many servers received it (PUBLISH's answer) is printed on stderr; 0 is
-a warning: no worker listens on this Redis with this key and namespace.
-(On Redis Cluster a classic PUBLISH is not counted across nodes.)`,
+How many servers received it (PUBLISH's answer; with streams, the servers
+of the namespace) is printed on stderr; 0 is a warning: no worker listens
+on this Redis with this key and namespace. (On Redis Cluster a classic
+PUBLISH is not counted across nodes.)`,
 		Example: `  frutos emit user 42 evidencia_aprobada '{"evidenciaId": 7, "nota": 9.5}'
   frutos emit mentor 7 nueva_evidencia --data @evidencia.json
   echo '{"minutos": 10}' | frutos emit all sistema_mantenimiento --data -
@@ -161,6 +165,9 @@ type emitJSON struct {
 	Event     string          `json:"event"`
 	Payload   json.RawMessage `json:"payload,omitempty"` // absent when the event has no argument
 	Receivers int64           `json:"receivers"`
+	// Streams adapter: the stream and the entry id (the clients' offset).
+	Stream string `json:"stream,omitempty"`
+	Entry  string `json:"entry,omitempty"`
 }
 
 func runEmit(opts *emitOptions) error {
@@ -178,14 +185,13 @@ func runEmit(opts *emitOptions) error {
 	}
 	defer conn.Close()
 
-	em := redisadapter.NewEmitter(conn.Target.Client, cfg.Redis.Key).Of(opts.Namespace)
-	if cfg.Redis.Sharded {
-		em = em.Sharded("") // SPUBLISH, for workers on sharded pub/sub
-	}
+	// SPUBLISH with redis.sharded, XADD with redis.adapter: streams
+	em := redisctl.NewEmitter(conn.Target.Client, cfg.Redis).Of(opts.Namespace)
+	streams := redisctl.Streams(cfg.Redis)
 	// On Redis Cluster PUBLISH counts the subscribers of the node it was
 	// sent to only; SPUBLISH's count is exact (a shard channel lives on
-	// one master).
-	counted := conn.Target.Mode != redisctl.Cluster || cfg.Redis.Sharded
+	// one master); the streams count sums every node's.
+	counted := conn.Target.Mode != redisctl.Cluster || cfg.Redis.Sharded || streams
 	rooms := []string{}
 	if opts.Room != "" {
 		em = em.To(opts.Room)
@@ -197,8 +203,16 @@ func runEmit(opts *emitOptions) error {
 	}
 	ctx, cancel := withRedisTimeout(opts.Redis)
 	defer cancel()
-	n, err := em.Emit(ctx, opts.Event, args...)
-	if err != nil {
+	var n int64
+	var entry string
+	if streams {
+		if entry, err = em.EmitEntry(ctx, opts.Event, args...); err != nil {
+			return redisFailure(conn.Target, err)
+		}
+		if n, err = em.ServerCount(ctx); err != nil {
+			return redisFailure(conn.Target, err)
+		}
+	} else if n, err = em.Emit(ctx, opts.Event, args...); err != nil {
 		return redisFailure(conn.Target, err)
 	}
 
@@ -210,14 +224,22 @@ func runEmit(opts *emitOptions) error {
 	if n == 1 {
 		servers = "server"
 	}
-	if !counted {
+	switch {
+	case streams:
+		fmt.Fprintf(opts.IO.ErrOut, "appended %q %s of namespace %s to stream %s on %s (entry %s): %d %s read it\n",
+			opts.Event, to, em.Namespace(), em.Stream(), conn.Target.URL, entry, n, servers)
+	case !counted:
 		fmt.Fprintf(opts.IO.ErrOut, "sent %q %s of namespace %s on %s (Redis Cluster does not count the servers a PUBLISH reaches)\n",
 			opts.Event, to, em.Namespace(), conn.Target.URL)
-	} else {
+	default:
 		fmt.Fprintf(opts.IO.ErrOut, "sent %q %s of namespace %s on %s: %d %s received it\n",
 			opts.Event, to, em.Namespace(), conn.Target.URL, n, servers)
 	}
-	if n == 0 && counted {
+	switch {
+	case n == 0 && streams:
+		fmt.Fprintf(opts.IO.ErrOut, "warning: no Socket.IO server reads stream %s now: it is kept there (up to redis.streams.max_len entries) for the workers to come; are they running on this Redis with the streams adapter, redis.key %q and redis.streams.name %q?\n",
+			em.Stream(), cfg.Redis.Key, cfg.Redis.Streams.Name)
+	case n == 0 && counted:
 		protocol := "classic"
 		if cfg.Redis.Sharded {
 			protocol = "sharded (redis.sharded is on)"
@@ -227,7 +249,7 @@ func runEmit(opts *emitOptions) error {
 	}
 	if opts.JSON {
 		return printIndentedJSON(opts.IO, emitJSON{URL: conn.Target.URL, Channel: em.Channel(), Namespace: em.Namespace(),
-			Rooms: rooms, Event: opts.Event, Payload: raw, Receivers: n})
+			Rooms: rooms, Event: opts.Event, Payload: raw, Receivers: n, Stream: em.Stream(), Entry: entry})
 	}
 	return nil
 }

@@ -93,7 +93,10 @@ const handlers = {
     socket.disconnect();
     return true;
   },
-  async connect() {
+  async connect(cmd) {
+    // url: reconnect to another server (the session is asked back there:
+    // socket.io-client keeps its pid and offset across its Manager's uri)
+    if (cmd && cmd.url) socket.io.uri = cmd.url.replace(/\/+$/, "");
     socket.connect();
     return true;
   },

@@ -9,6 +9,11 @@
 //   FRUTOS_AUTH_SECRET   HS256 secret for handshake JWTs (required)
 //   ADAPTER_KEY          adapter key / channel prefix (default "socket.io")
 //   SHARDED=1            createShardedAdapter (SPUBLISH/SSUBSCRIBE) instead of createAdapter
+//                        (with ADAPTER=streams: useShardedPubSub)
+//   ADAPTER=streams      @socket.io/redis-streams-adapter instead of @socket.io/redis-adapter
+//   STREAM_NAME, STREAM_MAX_LEN, STREAM_COUNT  its streamName, maxLen, streamCount
+//   RECOVERY_MS          connectionStateRecovery with this maxDisconnectionDuration
+//                        (skipMiddlewares: true); off when unset
 //   SUBSCRIPTION_MODE    sharded adapter subscriptionMode (default "dynamic")
 //   REQUESTS_TIMEOUT_MS  classic adapter requestsTimeout (default 5000)
 //   PING_INTERVAL_MS, PING_TIMEOUT_MS  engine.io heartbeat (library defaults otherwise)
@@ -19,6 +24,7 @@ const http = require("node:http");
 const { Server } = require("socket.io");
 const { createClient } = require("redis");
 const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
+const streams = require("@socket.io/redis-streams-adapter");
 const jwt = require("jsonwebtoken");
 const { out, log, fromWire, run, withTimeout, asArray, errMessage } = require("./lib");
 
@@ -30,6 +36,7 @@ const SECRET = env.FRUTOS_AUTH_SECRET;
 const KEY = env.ADAPTER_KEY || "socket.io";
 const SHARDED = env.SHARDED === "1" || env.SHARDED === "true";
 const REQUESTS_TIMEOUT = parseInt(env.REQUESTS_TIMEOUT_MS || "5000", 10);
+const STREAMS = env.ADAPTER === "streams";
 const ROLES = new Set(["student", "mentor", "admin"]);
 
 if (!REDIS_URL) {
@@ -114,11 +121,20 @@ async function main() {
   const opts = {};
   if (env.PING_INTERVAL_MS) opts.pingInterval = parseInt(env.PING_INTERVAL_MS, 10);
   if (env.PING_TIMEOUT_MS) opts.pingTimeout = parseInt(env.PING_TIMEOUT_MS, 10);
+  if (env.RECOVERY_MS) {
+    opts.connectionStateRecovery = { maxDisconnectionDuration: parseInt(env.RECOVERY_MS, 10), skipMiddlewares: true };
+  }
   const io = new Server(httpServer, opts);
   io.on("new_namespace", setupNamespace);
   setupNamespace(io.of("/"));
 
-  if (SHARDED) {
+  if (STREAMS) {
+    const so = { channelPrefix: KEY, useShardedPubSub: SHARDED };
+    if (env.STREAM_NAME) so.streamName = env.STREAM_NAME;
+    if (env.STREAM_MAX_LEN) so.maxLen = parseInt(env.STREAM_MAX_LEN, 10);
+    if (env.STREAM_COUNT) so.streamCount = parseInt(env.STREAM_COUNT, 10);
+    io.adapter(streams.createAdapter(pub, so));
+  } else if (SHARDED) {
     io.adapter(
       createShardedAdapter(pub, sub, {
         channelPrefix: KEY,
@@ -136,6 +152,8 @@ async function main() {
   // The adapters subscribe without awaiting. node-redis runs the
   // (S|P)SUBSCRIBE commands of one connection in order, so once this dummy
   // subscription is acknowledged, the adapters' subscriptions are active too.
+  // (The streams adapter subscribes on a client of its own and starts
+  // reading its stream at "$" when XREAD first runs: tests probe it.)
   const fence = `${KEY}-fixture-fence#${process.pid}`;
   if (SHARDED) await sub.sSubscribe(fence, () => {});
   else await sub.subscribe(fence, () => {});
@@ -249,7 +267,7 @@ async function main() {
       }),
     );
   });
-  out({ ready: true, port: httpServer.address().port, sharded: SHARDED, key: KEY });
+  out({ ready: true, port: httpServer.address().port, sharded: SHARDED, key: KEY, adapter: STREAMS ? "streams" : "redis" });
 }
 
 main().catch((e) => {

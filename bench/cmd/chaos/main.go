@@ -39,6 +39,7 @@ func run() int {
 	flag.IntVar(&opts.Clients, "clients", 3000, "well-behaved clients")
 	flag.Float64Var(&opts.EmitRate, "emit-rate", 300, "targeted emits per second")
 	flag.DurationVar(&opts.RedisDown, "redis-down", 15*time.Second, "how long Redis stays down or frozen")
+	flag.StringVar(&opts.Adapter, "adapter", "pubsub", "the workers' redis.adapter: pubsub or streams")
 	flag.DurationVar(&soak.ReloadEvery, "reload-every", 5*time.Minute, "soak: reload the workers this often")
 	flag.DurationVar(&soak.SampleEvery, "sample-every", time.Minute, "soak: sample every process this often")
 	flag.BoolVar(&opts.KeepDir, "keep", false, "keep the work directory (logs, configuration)")

@@ -70,6 +70,7 @@ func run() error {
 	big := flag.Int("big", 50000, "connections of the frutos-only large run (0: skip)")
 	rates := flag.String("emit-rates", "5000,10000,20000,30000", "targeted emit rates of the sweep, per second")
 	only := flag.String("only", "", "run one side only: node or frutos")
+	adapters := flag.Bool("adapters", false, "compare frutos' two adapters (pubsub, streams) on the emit sweep instead (-emit-rates default 1000,5000,10000; -out default bench/ADAPTERS.md)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (logs of every server)")
 	profiles := flag.String("profiles", "bench/profiles", "where frutos's worker profiles go (heap while holding, CPU at 10,000 emits/s); empty: none")
 	flag.Parse()
@@ -86,19 +87,32 @@ func run() error {
 	if *quick {
 		p.hold, p.emitRates, p.big, p.emitFor, p.polling = 5000, []int{5000, 10000}, 0, 6*time.Second, 300
 	}
+	if *adapters {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["emit-rates"] {
+			p.emitRates = []int{1000, 5000, 10000}
+		}
+		if !set["out"] {
+			*out = "bench/ADAPTERS.md"
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 
-	h, err := newHarness(ctx, *keep)
+	h, err := newHarness(ctx, *keep, !*adapters && *only != "frutos")
 	if err != nil {
 		return err
 	}
 	h.profiles = *profiles
 	defer h.Close()
 
+	if *adapters {
+		return compareAdapters(ctx, h, p, *out)
+	}
 	res := &results{plan: p, machine: describeMachine(h), started: time.Now()}
 	sides := []struct {
 		name string
@@ -154,7 +168,7 @@ type harness struct {
 	cleanups                   []func()
 }
 
-func newHarness(ctx context.Context, keep bool) (*harness, error) {
+func newHarness(ctx context.Context, keep, node bool) (*harness, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
@@ -175,7 +189,7 @@ func newHarness(ctx context.Context, keep bool) (*harness, error) {
 		h.Close()
 		return nil, fmt.Errorf("go build: %v: %s", err, out)
 	}
-	if _, err := os.Stat(filepath.Join(h.nodeDir, "node_modules", "pm2")); err != nil {
+	if _, err := os.Stat(filepath.Join(h.nodeDir, "node_modules", "pm2")); node && err != nil {
 		h.logf("installing bench/node packages (npm ci)")
 		npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
 		npm.Dir = h.nodeDir
@@ -371,6 +385,11 @@ type runResult struct {
 	EmitCPUPct   float64 `json:"server_cpu_emit_percent"` // of one core, during the emits
 	MasterCPUPct float64 `json:"front_cpu_emit_percent"`  // the front process alone
 	ToolCPUSec   float64 `json:"load_tool_cpu_sec"`
+	// The workers alone and Redis, during the emits (of one core); Redis
+	// memory after the run (used_memory).
+	WorkersCPUPct float64 `json:"workers_cpu_emit_percent"`
+	RedisCPUPct   float64 `json:"redis_cpu_emit_percent"`
+	RedisMemMiB   float64 `json:"redis_used_memory_mib"`
 	// GoroutinesPerConn: frutos's first worker, idle while holding.
 	GoroutinesPerConn *float64 `json:"worker_goroutines_per_conn,omitempty"`
 }
@@ -385,8 +404,12 @@ func (h *harness) measure(ctx context.Context, srv server, scenario string, args
 	r.Workers = len(workers)
 	r.LoadAvg = loadAvg()
 	h.logf("%s: %s (load average %.1f)", srv.Name(), strings.Join(append([]string{"frutos bench"}, args...), " "), r.LoadAvg)
-	smp := startSampler(workers, master, 200*time.Millisecond)
-	rep, toolCPU, err := h.bench(ctx, srv.URL(), args...)
+	smp := startSampler(workers, master, h.redis.Process.Pid, 200*time.Millisecond)
+	var env []string
+	if fs, ok := srv.(*frutosServer); ok && fs.adapter != "" {
+		env = append(env, "FRUTOS_REDIS_ADAPTER="+fs.adapter) // the emits speak the workers' protocol
+	}
+	rep, toolCPU, err := h.bench(ctx, srv.URL(), env, args...)
 	samples := smp.Stop()
 	if err != nil {
 		r.Error = err.Error()
@@ -404,16 +427,18 @@ func (h *harness) measure(ctx context.Context, srv server, scenario string, args
 	if span := float64(ee.at-es.at) / 1000; span > 0.5 && rep.Events.Sent > 0 {
 		r.EmitCPUPct = 100 * ((ee.workersCPU + ee.masterCPU) - (es.workersCPU + es.masterCPU)) / span
 		r.MasterCPUPct = 100 * (ee.masterCPU - es.masterCPU) / span
+		r.WorkersCPUPct = 100 * (ee.workersCPU - es.workersCPU) / span
+		r.RedisCPUPct = 100 * (ee.redisCPU - es.redisCPU) / span
 	}
 	return r
 }
 
 // bench runs `frutos bench --json` and returns its report and its CPU
 // time (its load processes included).
-func (h *harness) bench(ctx context.Context, url string, args ...string) (bench.Report, float64, error) {
+func (h *harness) bench(ctx context.Context, url string, env []string, args ...string) (bench.Report, float64, error) {
 	full := append([]string{"bench", "--url", url, "--json", "--redis", h.redisURL}, args...)
 	cmd := exec.CommandContext(ctx, h.frutos, full...)
-	cmd.Env = append(os.Environ(), "FRUTOS_AUTH_SECRET="+h.secret, "FRUTOS_HOME="+filepath.Join(h.tmp, "bench-home"))
+	cmd.Env = append(append(os.Environ(), "FRUTOS_AUTH_SECRET="+h.secret, "FRUTOS_HOME="+filepath.Join(h.tmp, "bench-home")), env...)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = os.Stderr

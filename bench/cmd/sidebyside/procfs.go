@@ -71,20 +71,22 @@ type sample struct {
 	workersRSS int64 // kB
 	workersCPU float64
 	masterCPU  float64
+	redisCPU   float64
 }
 
 // sampler records samples of the server's processes every period.
 type sampler struct {
 	workers []int
 	master  int
+	redis   int
 	mu      sync.Mutex
 	samples []sample
 	stop    chan struct{}
 	done    sync.WaitGroup
 }
 
-func startSampler(workers []int, master int, period time.Duration) *sampler {
-	s := &sampler{workers: workers, master: master, stop: make(chan struct{})}
+func startSampler(workers []int, master, redis int, period time.Duration) *sampler {
+	s := &sampler{workers: workers, master: master, redis: redis, stop: make(chan struct{})}
 	s.take()
 	s.done.Go(func() {
 		t := time.NewTicker(period)
@@ -105,6 +107,9 @@ func (s *sampler) take() {
 	x := sample{at: time.Now().UnixMilli(), workersRSS: sumRSS(s.workers), workersCPU: sumCPU(s.workers)}
 	if s.master > 0 {
 		x.masterCPU = cpuSeconds(s.master)
+	}
+	if s.redis > 0 {
+		x.redisCPU = cpuSeconds(s.redis)
 	}
 	s.mu.Lock()
 	s.samples = append(s.samples, x)

@@ -32,6 +32,7 @@ type server interface {
 // frutosServer is `frutos start --instances N` with its own state home.
 type frutosServer struct {
 	h         *harness
+	adapter   string // redis.adapter; "" for the default
 	instances int
 	port      int
 	home      string
@@ -44,11 +45,20 @@ func newFrutos(h *harness, instances int) *frutosServer {
 		config: filepath.Join(dir, "frutos.yaml")}
 }
 
-func (s *frutosServer) Name() string { return fmt.Sprintf("frutos (%d workers)", s.instances) }
-func (s *frutosServer) URL() string  { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }
+func (s *frutosServer) Name() string {
+	if s.adapter != "" {
+		return fmt.Sprintf("frutos %s (%d workers)", s.adapter, s.instances)
+	}
+	return fmt.Sprintf("frutos (%d workers)", s.instances)
+}
+func (s *frutosServer) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }
 
 func (s *frutosServer) env() []string {
-	return append(os.Environ(), "FRUTOS_HOME="+s.home, "FRUTOS_AUTH_SECRET="+s.h.secret, "REDIS_URL="+s.h.redisURL)
+	env := append(os.Environ(), "FRUTOS_HOME="+s.home, "FRUTOS_AUTH_SECRET="+s.h.secret, "REDIS_URL="+s.h.redisURL)
+	if s.adapter != "" {
+		env = append(env, "FRUTOS_REDIS_ADAPTER="+s.adapter)
+	}
+	return env
 }
 
 func (s *frutosServer) Start(ctx context.Context) error {

@@ -58,7 +58,7 @@ const (
 // `npm ci` has run.
 var requiredModules = []string{
 	"socket.io", "socket.io-client", "@socket.io/redis-adapter",
-	"@socket.io/redis-emitter", "redis", "jsonwebtoken",
+	"@socket.io/redis-emitter", "@socket.io/redis-streams-adapter", "redis", "jsonwebtoken",
 }
 
 // EnvDir, when set, overrides Dir (e.g. to try a copy of the fixture with

@@ -16,7 +16,14 @@ type ServerOptions struct {
 	Key             string        // adapter key / sharded channel prefix; "socket.io" when empty
 	Sharded         bool          // createShardedAdapter (SPUBLISH/SSUBSCRIBE)
 	RequestsTimeout time.Duration // classic adapter requestsTimeout; 5s when zero
-	Env             []string      // extra KEY=VALUE settings (PING_INTERVAL_MS, NAMESPACES, DYNAMIC_NAMESPACES, SUBSCRIPTION_MODE, ...)
+	// Streams uses @socket.io/redis-streams-adapter (Key is its
+	// channelPrefix, Sharded its useShardedPubSub; STREAM_NAME,
+	// STREAM_MAX_LEN, STREAM_COUNT in Env).
+	Streams bool
+	// Recovery turns on connection state recovery with this
+	// maxDisconnectionDuration.
+	Recovery time.Duration
+	Env      []string // extra KEY=VALUE settings (PING_INTERVAL_MS, NAMESPACES, DYNAMIC_NAMESPACES, SUBSCRIPTION_MODE, ...)
 }
 
 // StartServer starts a Node Socket.IO server and waits for its
@@ -63,6 +70,12 @@ func launchServer(t testing.TB, o ServerOptions) *Proc {
 	}
 	if o.RequestsTimeout > 0 {
 		env[len(env)-1] += strconv.FormatInt(o.RequestsTimeout.Milliseconds(), 10)
+	}
+	if o.Streams {
+		env = append(env, "ADAPTER=streams")
+	}
+	if o.Recovery > 0 {
+		env = append(env, "RECOVERY_MS="+strconv.FormatInt(o.Recovery.Milliseconds(), 10))
 	}
 	return start(t, "server.js", append(env, o.Env...))
 }
