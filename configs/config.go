@@ -50,6 +50,7 @@ type Config struct {
 	Logs     Logs     `yaml:"logs" json:"logs"`
 	Restart  Restart  `yaml:"restart" json:"restart"`
 	Node     Node     `yaml:"node" json:"node"`
+	AdminUI  AdminUI  `yaml:"admin_ui" json:"admin_ui"`
 }
 
 // Redis is the bus between workers (and between hosts).
@@ -164,6 +165,30 @@ type Node struct {
 	Retention Duration `yaml:"retention" json:"retention"`
 }
 
+// AdminUI is the server side of the official Socket.IO Admin UI
+// (@socket.io/admin-ui) in every worker: the /admin namespace, off by
+// default (package cluster/adminui).
+type AdminUI struct {
+	// Enabled turns it on (env FRUTOS_ADMIN_UI=1).
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Username is the login of the dashboard.
+	Username string `yaml:"username" json:"username"`
+	// PasswordHash is the bcrypt hash of the password, read from the
+	// environment only (FRUTOS_ADMIN_UI_PASSWORD_HASH), never from the
+	// file, and never shown. Production refuses the Admin UI without it;
+	// development without it runs the dashboard with no login.
+	PasswordHash string `yaml:"-" json:"password_hash"`
+	// ReadOnly shows everything and allows no action (no emit, join,
+	// leave or disconnect).
+	ReadOnly bool `yaml:"read_only" json:"read_only"`
+}
+
+// Environment variables of the Admin UI.
+const (
+	AdminUIEnv             = "FRUTOS_ADMIN_UI"
+	AdminUIPasswordHashEnv = "FRUTOS_ADMIN_UI_PASSWORD_HASH"
+)
+
 // DefaultSecretEnv is the default of auth.secret_env.
 const DefaultSecretEnv = "FRUTOS_AUTH_SECRET"
 
@@ -210,7 +235,8 @@ func Default() *Config {
 			KillTimeout:    seconds(10),
 			ListenTimeout:  seconds(10),
 		},
-		Node: Node{Heartbeat: seconds(5), TTL: seconds(15), Retention: Duration(24 * time.Hour)},
+		Node:    Node{Heartbeat: seconds(5), TTL: seconds(15), Retention: Duration(24 * time.Hour)},
+		AdminUI: AdminUI{Username: "admin"},
 	}
 }
 
@@ -224,13 +250,17 @@ func (c *Config) LogsDir() string {
 	return filepath.Join(c.Home, "logs")
 }
 
-// Redacted returns a copy that is safe to print or log: the secret becomes
-// "[redacted]" and the Redis password "xxxxx".
+// Redacted returns a copy that is safe to print or log: the secret and the
+// Admin UI's password hash become "[redacted]" and the Redis password
+// "xxxxx".
 func (c *Config) Redacted() Config {
 	r := *c
 	r.CORS.Origins = slices.Clone(c.CORS.Origins)
 	if r.Auth.Secret != "" {
 		r.Auth.Secret = "[redacted]"
+	}
+	if r.AdminUI.PasswordHash != "" {
+		r.AdminUI.PasswordHash = "[redacted]"
 	}
 	r.Redis.URL = RedactURL(c.Redis.URL)
 	return r

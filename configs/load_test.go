@@ -158,6 +158,10 @@ node:
   heartbeat: 2s
   ttl: 6s
   retention: 1h
+admin_ui:
+  enabled: true
+  username: ops
+  read_only: true
 `
 
 func fullConfig() *Config {
@@ -171,7 +175,8 @@ func fullConfig() *Config {
 		Logs:     Logs{Dir: "/var/log/frutos", MaxSize: 1_000_000, MaxFiles: 2, Timestamps: true, DateFormat: "2006-01-02 15:04:05"},
 		Restart: Restart{MaxRestarts: 3, MinUptime: Duration(5 * time.Second), BackoffInitial: Duration(time.Second), BackoffMax: Duration(time.Minute),
 			KillTimeout: Duration(30 * time.Second), ListenTimeout: Duration(20 * time.Second), MaxMemoryRestart: 300 << 20},
-		Node: Node{Name: "host-a", Address: "10.0.0.7:8080", Heartbeat: Duration(2 * time.Second), TTL: Duration(6 * time.Second), Retention: Duration(time.Hour)},
+		Node:    Node{Name: "host-a", Address: "10.0.0.7:8080", Heartbeat: Duration(2 * time.Second), TTL: Duration(6 * time.Second), Retention: Duration(time.Hour)},
+		AdminUI: AdminUI{Enabled: true, Username: "ops", ReadOnly: true},
 	}
 }
 
