@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -55,7 +56,16 @@ func dialAdmin(t testing.TB, url string, auth map[string]any) (*sioclient.Client
 	return c, rec, err
 }
 
-func adminLogin() map[string]any { return map[string]any{"username": "admin", "password": adminPassword} }
+// number reads a JSON number as sioclient decodes it.
+func number(v any) float64 {
+	n, _ := v.(json.Number)
+	f, _ := n.Float64()
+	return f
+}
+
+func adminLogin() map[string]any {
+	return map[string]any{"username": "admin", "password": adminPassword}
+}
 
 // socketsByID reads all_sockets (or a list of socket_connected payloads).
 func socketsByID(list []any) map[string]map[string]any {
@@ -132,7 +142,7 @@ func TestAdminUISeesAndActsOnTheWholeCluster(t *testing.T) {
 		if !strings.Contains(id, "/wa#") && !strings.Contains(id, "/wb#") {
 			t.Errorf("server id %q names no worker", id)
 		}
-		if st["clientsCount"].(float64) < 1 || st["pid"].(float64) <= 0 {
+		if number(st["clientsCount"]) < 1 || number(st["pid"]) <= 0 {
 			t.Errorf("stats %v", st)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -81,10 +82,29 @@ type UI struct {
 	logins    logins        // sessions created by a login, until the socket connects
 	bcryptSem chan struct{} // bounds the CPU that password checks may take
 
+	// outbox carries the events for the dashboards to one sender: they
+	// are noticed inside the library's callbacks (a room left while a
+	// client closes, under that client's lock), where a broadcast that
+	// reaches the same client would deadlock. Node defers room_left with
+	// process.nextTick for the same reason. Full, it drops (and counts).
+	outbox  chan outEvent
+	dropped atomic.Uint64
+
 	done      chan struct{}
 	closeOnce sync.Once
-	wg        sync.WaitGroup // the stats loop and all_sockets requests
+	wg        sync.WaitGroup // the sender, the stats loop and all_sockets requests
 }
+
+// outEvent is one event for every dashboard of the cluster.
+type outEvent struct {
+	name string
+	args []any
+}
+
+// outboxSize bounds the events waiting for the sender: a burst of
+// connections (a reload reconnects every client of a worker) fits; a
+// Redis that stops taking them does not grow the worker's memory.
+const outboxSize = 4096
 
 // Instrument adds the Admin UI to io, as Node's instrument(io, opts) of
 // @socket.io/admin-ui 0.5 does: the /admin namespace and its login, the
@@ -132,6 +152,7 @@ func Instrument(io *socket.Server, o Options) (*UI, error) {
 		bcryptSem: make(chan struct{}, 2),
 		done:      make(chan struct{}),
 		features:  []string{},
+		outbox:    make(chan outEvent, outboxSize),
 	}
 	if !o.ReadOnly {
 		u.features = []string{featureEmit, featureJoin, featureLeave, featureDisconnect,
@@ -154,7 +175,8 @@ func Instrument(io *socket.Server, o Options) (*UI, error) {
 		u.log.Warn("the Admin UI has no login (development only): anyone who reaches this port can use it")
 	}
 
-	u.wg.Add(1)
+	u.wg.Add(2)
+	go u.send()
 	go u.statsLoop()
 	return u, nil
 }
@@ -185,10 +207,30 @@ func (u *UI) namespaces() []socket.Namespace {
 	return out
 }
 
-// emit sends an event to every dashboard of the cluster.
+// emit queues an event for every dashboard of the cluster. It never
+// blocks: called from inside the library's callbacks, it must not
+// broadcast there (see outbox).
 func (u *UI) emit(ev string, args ...any) {
-	if err := u.admin.Emit(ev, args...); err != nil {
-		u.log.Debug("emit to the dashboards", "event", ev, "err", err.Error())
+	select {
+	case u.outbox <- outEvent{name: ev, args: args}:
+	default:
+		u.dropped.Add(1)
+	}
+}
+
+// send broadcasts the queued events to /admin, in order, through the
+// adapter (so every server's dashboards get them).
+func (u *UI) send() {
+	defer u.wg.Done()
+	for {
+		select {
+		case <-u.done:
+			return
+		case e := <-u.outbox:
+			if err := u.admin.Emit(e.name, e.args...); err != nil {
+				u.log.Debug("emit to the dashboards", "event", e.name, "err", err.Error())
+			}
+		}
 	}
 }
 
@@ -205,6 +247,9 @@ func (u *UI) statsLoop() {
 			return
 		case <-t.C:
 			u.logins.expire(time.Now().Add(-time.Minute))
+			if n := u.dropped.Swap(0); n > 0 {
+				u.log.Warn("admin UI: events for the dashboards dropped (the queue was full); reload the dashboard for a fresh list", "dropped", n)
+			}
 		}
 	}
 }
