@@ -298,3 +298,36 @@ func TestAdminUIOffRegistersNothing(t *testing.T) {
 		}
 	}
 }
+
+// Bug: a worker closing just after a dashboard went away hung for ever.
+// Its sockets leave their rooms, the Admin UI broadcast room_left from
+// inside that callback, the write to the gone dashboard failed, and the
+// engine ended that session at once, still under the Socket.IO client's
+// lock: the dashboard's socket left its own room, whose room_left went to
+// the same client, and waited for that lock. Node defers room_left; the
+// events now go through a queue and a sender.
+func TestAdminUIBugCloseAfterADashboardLeftDeadlocked(t *testing.T) {
+	rs := redistest.Start(t)
+	w := startAdminWorker(t, rs.URL(), "wa", nil)
+	mustDial(t, w.URL, tok("41", "student"))
+	admin, dash, err := dialAdmin(t, w.URL, adminLogin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dash.WaitN(t, "all_sockets", 1, 5*time.Second)
+	_ = admin.Close()
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		closed <- w.Close(ctx)
+	}()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker did not close (deadlock)")
+	}
+}
