@@ -3,6 +3,7 @@ package adminui
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,7 +161,12 @@ func serialize(s socketInfo, nsp string) map[string]any {
 				headers[k] = v
 			}
 		}
+		// the client's IP, as Node shows it (the port of a proxied
+		// long-polling request is the daemon's, or 0)
 		address := hs.Address
+		if host, _, err := net.SplitHostPort(address); err == nil {
+			address = host
+		}
 		for _, h := range []string{"cf-connecting-ip", "x-forwarded-for"} {
 			if v := headerValue(headers[h]); v != "" {
 				address = v
