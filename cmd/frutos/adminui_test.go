@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -258,4 +259,48 @@ func toRows(v any) [][]string {
 		out = append(out, cells)
 	}
 	return out
+}
+
+// `frutos admin-ui` prints the page and the form's fields, says what is in
+// the way on stderr, never prints the hash; `admin-ui hash` hashes stdin.
+func TestAdminUICommand(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(adminUIPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := map[string]string{"FRUTOS_HOME": t.TempDir(), "PORT": "4123", "FRUTOS_NODE_NAME": "web-1",
+		"FRUTOS_ADMIN_UI": "1", "FRUTOS_ADMIN_UI_PASSWORD_HASH": string(hash)}
+	code, out, errOut := runCLI(t, on, "", "admin-ui")
+	if code != 0 || !strings.Contains(out, "https://admin.socket.io") || !strings.Contains(out, "Server URL  http://web-1:4123") ||
+		!strings.Contains(out, "Username    admin") || !strings.Contains(out, "npm pack @socket.io/admin-ui@0.5.1") {
+		t.Errorf("exit %d, stdout:\n%s", code, out)
+	}
+	if errOut != "" {
+		t.Errorf("stderr with everything set: %q", errOut)
+	}
+	code, out, _ = runCLI(t, on, "", "admin-ui", "--json", "--url", "https://rt.example.com")
+	var info adminUIInfo
+	if err := json.Unmarshal([]byte(out), &info); code != 0 || err != nil {
+		t.Fatalf("--json: exit %d, %v:\n%s", code, err, out)
+	}
+	if !info.Enabled || !info.HasPassword || info.ServerURL != "https://rt.example.com" || info.Namespace != "/admin" || !info.PageOriginOK {
+		t.Errorf("--json: %+v", info)
+	}
+	if strings.Contains(out, string(hash)) {
+		t.Error("admin-ui printed the password hash")
+	}
+
+	off := map[string]string{"FRUTOS_HOME": t.TempDir(), "FRUTOS_CORS_ORIGINS": "https://app.example.com"}
+	code, _, errOut = runCLI(t, off, "", "admin-ui")
+	if code != 0 || !strings.Contains(errOut, "the Admin UI is off") || !strings.Contains(errOut, "cors.origins does not allow https://admin.socket.io") {
+		t.Errorf("off: exit %d, stderr %q", code, errOut)
+	}
+
+	code, out, errOut = runCLI(t, nil, "s3cret\n", "admin-ui", "hash")
+	if code != 0 || bcrypt.CompareHashAndPassword([]byte(strings.TrimSpace(out)), []byte("s3cret")) != nil {
+		t.Errorf("hash: exit %d, %q %q", code, out, errOut)
+	}
+	if code, _, errOut = runCLI(t, nil, "", "admin-ui", "hash"); code != 2 || !strings.Contains(errOut, "no password on stdin") {
+		t.Errorf("hash of nothing: exit %d, %q", code, errOut)
+	}
 }
