@@ -31,6 +31,7 @@ deps: protocol-deps
 	  echo "installing redis-server (apt-get)"; \
 	  (apt-get update -qq >/dev/null 2>&1 || true) && apt-get install -y -qq redis-server >/dev/null; }
 	@[ -f testdata/node/node_modules/@socket.io/redis-streams-adapter/package.json ] || npm ci --prefix testdata/node --no-audit --no-fund --loglevel=error
+	@[ -d testdata/adminui/node_modules ] || npm ci --prefix testdata/adminui --no-audit --no-fund --loglevel=error
 
 # The official Engine.IO and Socket.IO protocol test suites (mocha, in
 # testdata/protocol) against internal/protocoltest's server, with the spec

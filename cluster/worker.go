@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
+	"github.com/frutos/frutos/cluster/adminui"
 	"github.com/frutos/frutos/cluster/engine"
 	"github.com/frutos/frutos/cluster/redisadapter"
 	"github.com/frutos/frutos/configs"
@@ -71,6 +73,7 @@ type Worker struct {
 	io      *socket.Server
 	engine  *engine.Server
 	adapter *redisadapter.Adapter
+	adminUI *adminui.UI // nil unless admin_ui.enabled
 	origins originPolicy
 	started time.Time
 
@@ -150,7 +153,41 @@ func New(opts Options) (*Worker, error) {
 	w.io.Bind(w.engine)
 	w.io.Use(w.authenticate)
 	w.io.On("connection", func(args ...any) { w.onConnection(args[0].(*socket.Socket)) })
+	if cfg.AdminUI.Enabled {
+		if w.adminUI, err = w.instrument(); err != nil {
+			w.io.Close(nil)
+			_ = w.adapter.Close(context.Background())
+			return nil, err
+		}
+	}
 	return w, nil
+}
+
+// instrument adds the Admin UI (the /admin namespace, cluster-wide through
+// the adapter). Off by default; with it off the worker registers nothing
+// for it.
+func (w *Worker) instrument() (*adminui.UI, error) {
+	host := w.cfg.Node.Name
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	if w.opts.SessionPrefix != "" {
+		host += "/" + w.opts.SessionPrefix
+	}
+	return adminui.Instrument(w.io, adminui.Options{
+		Username:     w.cfg.AdminUI.Username,
+		PasswordHash: w.cfg.AdminUI.PasswordHash,
+		ReadOnly:     w.cfg.AdminUI.ReadOnly,
+		Redis:        w.opts.Redis,
+		SessionKey:   w.cfg.Redis.Key + "-admin",
+		ServerID:     fmt.Sprintf("%s#%d", host, os.Getpid()),
+		Clients: func() (int, int) {
+			all := w.engine.Count()
+			return all, max(all-w.engine.CountWebsocket(), 0)
+		},
+		Started: w.started,
+		Logger:  w.log,
+	})
 }
 
 // maxBuffered is limits.max_buffered as the engine takes it: -1 for none
@@ -301,6 +338,9 @@ func (w *Worker) Close(ctx context.Context) error {
 	}
 	w.draining.Store(true)
 	w.io.Close(nil)
+	if w.adminUI != nil {
+		w.adminUI.Close()
+	}
 	return w.adapter.Close(ctx)
 }
 

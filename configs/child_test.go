@@ -3,12 +3,25 @@ package configs
 import (
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
+
+// testPasswordHash is a bcrypt hash of password at the cheapest cost.
+func testPasswordHash(t testing.TB, password string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
 
 func TestChildEnvRoundTrip(t *testing.T) {
 	prod := fullConfig()
 	prod.Env = Production
 	prod.Auth.Secret = "s3cret"
+	prod.AdminUI.PasswordHash = testPasswordHash(t, "admin-pass")
 	noOrigins := Default()
 	noOrigins.CORS.Origins = nil
 	emptyOrigins := Default()

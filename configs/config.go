@@ -51,6 +51,7 @@ type Config struct {
 	Restart  Restart  `yaml:"restart" json:"restart"`
 	Node     Node     `yaml:"node" json:"node"`
 	Emit     Emit     `yaml:"emit" json:"emit"`
+	AdminUI  AdminUI  `yaml:"admin_ui" json:"admin_ui"`
 }
 
 // Redis is the bus between workers (and between hosts).
@@ -217,6 +218,30 @@ type Emit struct {
 // DefaultEmitKeyEnv is the default of emit.key_env.
 const DefaultEmitKeyEnv = "FRUTOS_EMIT_KEY"
 
+// AdminUI is the server side of the official Socket.IO Admin UI
+// (@socket.io/admin-ui) in every worker: the /admin namespace, off by
+// default (package cluster/adminui).
+type AdminUI struct {
+	// Enabled turns it on (env FRUTOS_ADMIN_UI=1).
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Username is the login of the dashboard.
+	Username string `yaml:"username" json:"username"`
+	// PasswordHash is the bcrypt hash of the password, read from the
+	// environment only (FRUTOS_ADMIN_UI_PASSWORD_HASH), never from the
+	// file, and never shown. Production refuses the Admin UI without it;
+	// development without it runs the dashboard with no login.
+	PasswordHash string `yaml:"-" json:"password_hash"`
+	// ReadOnly shows everything and allows no action (no emit, join,
+	// leave or disconnect).
+	ReadOnly bool `yaml:"read_only" json:"read_only"`
+}
+
+// Environment variables of the Admin UI.
+const (
+	AdminUIEnv             = "FRUTOS_ADMIN_UI"
+	AdminUIPasswordHashEnv = "FRUTOS_ADMIN_UI_PASSWORD_HASH"
+)
+
 // DefaultSecretEnv is the default of auth.secret_env.
 const DefaultSecretEnv = "FRUTOS_AUTH_SECRET"
 
@@ -266,8 +291,9 @@ func Default() *Config {
 			ListenTimeout:  seconds(10),
 			OrphanGrace:    seconds(60),
 		},
-		Node: Node{Heartbeat: seconds(5), TTL: seconds(15), Retention: Duration(24 * time.Hour)},
-		Emit: Emit{KeyEnv: DefaultEmitKeyEnv},
+		Node:    Node{Heartbeat: seconds(5), TTL: seconds(15), Retention: Duration(24 * time.Hour)},
+		Emit:    Emit{KeyEnv: DefaultEmitKeyEnv},
+		AdminUI: AdminUI{Username: "admin"},
 	}
 }
 
@@ -281,8 +307,9 @@ func (c *Config) LogsDir() string {
 	return filepath.Join(c.Home, "logs")
 }
 
-// Redacted returns a copy that is safe to print or log: the secret becomes
-// "[redacted]" and the Redis password "xxxxx".
+// Redacted returns a copy that is safe to print or log: the secret and the
+// Admin UI's password hash become "[redacted]" and the Redis password
+// "xxxxx".
 func (c *Config) Redacted() Config {
 	r := *c
 	r.CORS.Origins = slices.Clone(c.CORS.Origins)
@@ -291,6 +318,9 @@ func (c *Config) Redacted() Config {
 	}
 	if r.Emit.Key != "" {
 		r.Emit.Key = "[redacted]"
+	}
+	if r.AdminUI.PasswordHash != "" {
+		r.AdminUI.PasswordHash = "[redacted]"
 	}
 	r.Redis.URL = RedactURL(c.Redis.URL)
 	return r

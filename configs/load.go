@@ -41,8 +41,8 @@ type Flags struct {
 // Load builds the configuration: Default(), then the file, then the file's
 // env.<Env> section, then environment variables (REDIS_URL, PORT, FRUTOS_HOME,
 // FRUTOS_NODE_NAME, the variable named by auth.secret_env, FRUTOS_CORS_ORIGINS,
-// FRUTOS_REDIS_ADAPTER, the variable named by emit.key_env),
-// then Flags.
+// FRUTOS_REDIS_ADAPTER, the variable named by emit.key_env, FRUTOS_ADMIN_UI,
+// FRUTOS_ADMIN_UI_PASSWORD_HASH), then Flags.
 // Home and logs.dir are made absolute ("~" is the user's home; a relative path
 // in the file is relative to the file's folder, elsewhere to the working
 // directory). The result is validated.
@@ -166,6 +166,7 @@ func applyEnv(c *Config, src map[string]Error, getenv func(string) string) []err
 			from(name, "emit.key")
 		}
 	}
+	errs = append(errs, applyAdminUIEnv(c, src, getenv)...)
 	if v := getenv("FRUTOS_CORS_ORIGINS"); strings.TrimSpace(v) != "" {
 		origins := []string{}
 		for o := range strings.SplitSeq(v, ",") {
@@ -183,6 +184,27 @@ func applyEnv(c *Config, src map[string]Error, getenv func(string) string) []err
 		for i := range origins {
 			from("FRUTOS_CORS_ORIGINS", fmt.Sprintf("cors.origins[%d]", i))
 		}
+	}
+	return errs
+}
+
+// applyAdminUIEnv reads FRUTOS_ADMIN_UI (1, true, 0, false) and the
+// password hash, which only the environment may hold.
+func applyAdminUIEnv(c *Config, src map[string]Error, getenv func(string) string) []error {
+	var errs []error
+	if v := strings.TrimSpace(getenv(AdminUIEnv)); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, &Error{File: "env " + AdminUIEnv, Field: "admin_ui.enabled",
+				Msg: fmt.Sprintf("%q is not on or off; write 1 (on) or 0 (off)", v)})
+		} else {
+			c.AdminUI.Enabled = on
+			src["admin_ui.enabled"] = Error{File: "env " + AdminUIEnv, Field: "admin_ui.enabled"}
+		}
+	}
+	if v := strings.TrimSpace(getenv(AdminUIPasswordHashEnv)); v != "" {
+		c.AdminUI.PasswordHash = v
+		src["admin_ui.password_hash"] = Error{File: "env " + AdminUIPasswordHashEnv, Field: "admin_ui.password_hash"}
 	}
 	return errs
 }

@@ -169,6 +169,10 @@ node:
 emit:
   listen: 127.0.0.1:3001
   key_env: EMIT_KEY
+admin_ui:
+  enabled: true
+  username: ops
+  read_only: true
 `
 
 // fullEmitKey is the emit key of fullConfig, from the environment.
@@ -187,8 +191,9 @@ func fullConfig() *Config {
 		Restart: Restart{MaxRestarts: 3, MinUptime: Duration(5 * time.Second), BackoffInitial: Duration(time.Second), BackoffMax: Duration(time.Minute),
 			KillTimeout: Duration(30 * time.Second), ListenTimeout: Duration(20 * time.Second), MaxMemoryRestart: 300 << 20,
 			OrphanGrace: Duration(30 * time.Second)},
-		Node: Node{Name: "host-a", Address: "10.0.0.7:8080", Heartbeat: Duration(2 * time.Second), TTL: Duration(6 * time.Second), Retention: Duration(time.Hour)},
-		Emit: Emit{Listen: "127.0.0.1:3001", KeyEnv: "EMIT_KEY", Key: fullEmitKey},
+		Node:    Node{Name: "host-a", Address: "10.0.0.7:8080", Heartbeat: Duration(2 * time.Second), TTL: Duration(6 * time.Second), Retention: Duration(time.Hour)},
+		Emit:    Emit{Listen: "127.0.0.1:3001", KeyEnv: "EMIT_KEY", Key: fullEmitKey},
+		AdminUI: AdminUI{Enabled: true, Username: "ops", ReadOnly: true},
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Validate checks every setting and the production rules (a JWT secret, a
@@ -195,6 +197,28 @@ func (k *checker) check(c *Config) {
 		k.failf("restart.orphan_grace", "%s is negative; write 0 for workers that drain as soon as their daemon is gone", r.OrphanGrace)
 	}
 	k.checkNode(c.Node)
+	k.checkAdminUI(c.AdminUI, prod)
+}
+
+// checkAdminUI: a username, a hash that bcrypt can read, and in
+// production no dashboard without a login. Messages never show the hash.
+func (k *checker) checkAdminUI(a AdminUI, prod bool) {
+	if a.PasswordHash != "" {
+		if _, err := bcrypt.Cost([]byte(a.PasswordHash)); err != nil {
+			k.failf("admin_ui.password_hash", "%s does not hold a bcrypt hash (like $2b$10$...); make one with: frutos admin-ui --hash-password",
+				AdminUIPasswordHashEnv)
+		}
+	}
+	if !a.Enabled {
+		return
+	}
+	switch {
+	case a.Username == "" || !utf8.ValidString(a.Username):
+		k.failf("admin_ui.username", "empty or not UTF-8; the Admin UI needs a username (admin by default)")
+	case prod && a.PasswordHash == "":
+		k.failf("admin_ui.enabled", "the Admin UI has no password in production; export %s=<bcrypt hash> "+
+			"(frutos admin-ui --hash-password makes one), or turn it off", AdminUIPasswordHashEnv)
+	}
 }
 
 // checkAdapter checks redis.adapter and, for streams, its settings.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/zishang520/socket.io/servers/engine/v3/transports"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
@@ -193,6 +194,8 @@ func TestPollingUpgradeFlushesWhatWasQueued(t *testing.T) {
 	}
 	sess := ts.lookup(o.SID)
 	poll := ts.url + "?EIO=4&transport=polling&sid=" + o.SID
+	upgrades := make(chan string, 2)
+	_ = sess.On("upgrade", func(args ...any) { upgrades <- args[0].(transports.Transport).Name() })
 
 	// a poll waits; the probe ends it with a noop
 	polled := make(chan string, 1)
@@ -234,6 +237,15 @@ func TestPollingUpgradeFlushesWhatWasQueued(t *testing.T) {
 	}
 	if sess.TransportName() != "websocket" || ts.CountWebsocket() != 1 {
 		t.Fatalf("transport %s, on websocket %d", sess.TransportName(), ts.CountWebsocket())
+	}
+	// the session said so once, as Node's engine does ("upgrade")
+	select {
+	case name := <-upgrades:
+		if name != "websocket" || len(upgrades) != 0 {
+			t.Fatalf("upgrade event with %q (%d more)", name, len(upgrades))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no upgrade event")
 	}
 }
 

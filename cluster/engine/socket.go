@@ -164,7 +164,9 @@ func (s *Socket) isUpgrading() bool {
 
 // On, Once, RemoveListener and the rest of the event emitter are the
 // Socket.IO layer's: it listens for "data" (a message), "close" (reason,
-// description) and "error".
+// description) and "error". "upgrade" (the new transport) is emitted once
+// a session moves to websocket, as Node's engine does; the Admin UI
+// listens for it.
 func (s *Socket) On(ev types.EventName, fn ...types.EventListener) error { return s.ev.On(ev, fn...) }
 func (s *Socket) Once(ev types.EventName, fn ...types.EventListener) error {
 	return s.ev.Once(ev, fn...)

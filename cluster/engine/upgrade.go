@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/zishang520/socket.io/servers/engine/v3/transports"
 )
 
 // A polling session moves to a websocket in three steps (the protocol's
@@ -127,6 +128,8 @@ func (s *Socket) completeUpgrade(c *wsConn) {
 		s.end(reasonOf(err))
 	case closing:
 		s.end(ReasonServerDisconnect) // the orderly close keeps its reason
+	default:
+		s.ev.Emit("upgrade", transportView{name: transports.WEBSOCKET, writable: true, sid: s.id})
 	}
 }
 

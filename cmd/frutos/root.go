@@ -46,6 +46,7 @@ with Node backends using @socket.io/redis-emitter.`,
 		newCmdPing(f, nil),
 		newCmdEmit(f, nil),
 		newCmdToken(f, nil),
+		newCmdAdminUI(f, nil),
 		newCmdMonit(f, nil),
 		newCmdBench(f, nil),
 	)

@@ -4,6 +4,8 @@
 // env (or argv: URL TOKEN):
 //   URL            server URL, e.g. http://127.0.0.1:3000 (required)
 //   TOKEN          JWT sent as handshake auth {token} (omitted when empty)
+//   AUTH_JSON      the whole handshake auth as JSON (e.g. the Admin UI's
+//                  {"username", "password"}); overrides TOKEN
 //   TRANSPORTS     comma list, e.g. "websocket" or "polling" (default: library default)
 //   NAMESPACE      namespace to connect to (default "/")
 //   RECONNECTION=0 disable automatic reconnection
@@ -29,7 +31,7 @@ if (!URL) {
 let ns = env.NAMESPACE || "/";
 if (!ns.startsWith("/")) ns = "/" + ns;
 const opts = {
-  auth: TOKEN ? { token: TOKEN } : {},
+  auth: env.AUTH_JSON ? JSON.parse(env.AUTH_JSON) : TOKEN ? { token: TOKEN } : {},
   reconnection: env.RECONNECTION !== "0",
   forceNew: true,
 };

@@ -193,12 +193,19 @@ type Proc struct {
 func start(t testing.TB, script string, env []string) *Proc {
 	t.Helper()
 	Require(t)
+	return startIn(t, Dir(t), script, env)
+}
+
+// startIn launches `node <script>` in dir (a fixture whose modules the
+// caller checked).
+func startIn(t testing.TB, dir, script string, env []string) *Proc {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("nodefix: %v", err)
 	}
 	cmd := exec.Command(node, script)
-	cmd.Dir = Dir(t)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.WaitDelay = stopTimeout // never hang on an inherited pipe
 	p := &Proc{cmd: cmd, changed: make(chan struct{}), done: make(chan struct{})}

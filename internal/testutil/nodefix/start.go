@@ -1,6 +1,7 @@
 package nodefix
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -82,12 +83,13 @@ func launchServer(t testing.TB, o ServerOptions) *Proc {
 
 // ClientOptions configure testdata/node/client.js (socket.io-client).
 type ClientOptions struct {
-	URL         string   // e.g. server.URL(); required
-	Token       string   // sent as handshake auth {token}; none when empty
-	Namespace   string   // "/" when empty
-	Transports  []string // e.g. {"websocket"} or {"polling"}; library default when empty
-	NoReconnect bool     // reconnection: false
-	Env         []string // extra KEY=VALUE settings (RECONNECTION_DELAY_MS, PATH_PREFIX)
+	URL         string         // e.g. server.URL(); required
+	Token       string         // sent as handshake auth {token}; none when empty
+	Auth        map[string]any // handshake auth as a whole (e.g. the Admin UI's {username, password}); overrides Token
+	Namespace   string         // "/" when empty
+	Transports  []string       // e.g. {"websocket"} or {"polling"}; library default when empty
+	NoReconnect bool           // reconnection: false
+	Env         []string       // extra KEY=VALUE settings (RECONNECTION_DELAY_MS, PATH_PREFIX)
 }
 
 // StartClient starts a socket.io-client process. It does not wait for the
@@ -103,6 +105,14 @@ func StartClient(t testing.TB, o ClientOptions) *Proc {
 		"NAMESPACE=" + o.Namespace,
 		"TRANSPORTS=" + strings.Join(o.Transports, ","),
 		"RECONNECTION=" + map[bool]string{true: "0", false: "1"}[o.NoReconnect],
+		"AUTH_JSON=",
+	}
+	if o.Auth != nil {
+		b, err := json.Marshal(o.Auth)
+		if err != nil {
+			t.Fatalf("nodefix.StartClient: auth: %v", err)
+		}
+		env[len(env)-1] += string(b)
 	}
 	return start(t, "client.js", append(env, o.Env...))
 }
