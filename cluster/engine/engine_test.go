@@ -374,6 +374,45 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	}
 }
 
+// The Socket.IO client writes under its own lock, and its "close" handler
+// takes that lock again: a write that ends the session must not run the
+// close listeners inside the write (the Admin UI deadlocked so when a
+// dashboard's connection broke).
+func TestAWriteThatEndsTheSessionClosesOutsideTheWrite(t *testing.T) {
+	ts := newTestServer(t, Options{MaxBuffered: 64 << 10})
+	conn, _ := rawUpgrade(t, ts.url) // never reads
+	defer conn.Close()
+	waitFor(t, func() bool { return ts.Count() == 1 })
+	sess := ts.Sessions()[0]
+	var clientLock sync.Mutex
+	heard := make(chan struct{})
+	sess.On("close", func(...any) {
+		clientLock.Lock() // the caller's lock, as the library's onclose
+		clientLock.Unlock()
+		close(heard)
+	})
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		clientLock.Lock()
+		defer clientLock.Unlock()
+		msg := types.NewStringBufferString(strings.Repeat("x", 16<<10))
+		for i := 0; i < 10_000 && sess.ReadyState() == "open"; i++ {
+			sess.Write(msg.Clone(), nil, nil)
+		}
+	}()
+	for _, ch := range []chan struct{}{wrote, heard} {
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the write that ended the session ran the close listeners under the caller's lock (deadlock)")
+		}
+	}
+	if got := ts.waitClosed(t); got.reason != ReasonWriteCap {
+		t.Fatalf("reason %s, want write_cap", got.reason)
+	}
+}
+
 func TestIdleConnectionsHaveNoGoroutine(t *testing.T) {
 	const n = 300
 	ts := newTestServer(t, Options{})

@@ -220,7 +220,13 @@ func (s *Socket) Write(data io.Reader, opts *eiopacket.Options, _ eio.SendCallba
 	err := s.sendLocked(p, frame)
 	s.mu.Unlock()
 	if err != nil {
-		s.end(reasonOf(err))
+		// The caller (the Socket.IO client's write) may hold its own
+		// lock, which its "close" handler takes again (leaving rooms,
+		// whose listeners may write to this client): the session ends
+		// now, its listeners hear of it from another goroutine.
+		if s.shut(reasonOf(err)) {
+			go s.closed(reasonOf(err))
+		}
 	}
 	return s
 }
@@ -385,10 +391,18 @@ func (s *Socket) Disconnect(reason Reason) {
 // closes the websockets, forgets the session and tells the Socket.IO
 // layer ("close").
 func (s *Socket) end(reason Reason) {
+	if s.shut(reason) {
+		s.closed(reason)
+	}
+}
+
+// shut is end without telling anyone; it reports whether this call closed
+// the session (false: it was closed already).
+func (s *Socket) shut(reason Reason) bool {
 	s.mu.Lock()
 	if s.state.Load() == stateClosed {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	if s.state.Load() == stateClosing {
 		reason = s.reason // the orderly close that was under way
@@ -430,6 +444,11 @@ func (s *Socket) end(reason Reason) {
 		}
 	}
 	s.srv.forget(s)
+	return true
+}
+
+// closed tells OnClose and the Socket.IO layer that the session ended.
+func (s *Socket) closed(reason Reason) {
 	if s.srv.opts.OnClose != nil {
 		s.srv.opts.OnClose(s, reason)
 	}
