@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/jwtauth"
+	"github.com/frutos/frutos/internal/sioclient"
+	"github.com/frutos/frutos/internal/testutil/nodefix"
+)
+
+// The commands of the scripts that run a daemon (see TestScripts). A
+// script's daemon is the built binary started by `exec frutos start`; it
+// is killed when the script ends (stopDaemon), whatever the script did.
+
+// cmdFreePort sets the environment variable NAME to a loopback TCP port
+// nothing listens on: "freeport NAME".
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport NAME")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	port := l.Addr().(*net.TCPAddr).Port
+	ts.Check(l.Close())
+	ts.Setenv(args[0], strconv.Itoa(port))
+}
+
+// cmdWaitWorkers waits (30 s at most) until the daemon of $FRUTOS_HOME
+// lists N workers, all of them with the status given (online by
+// default): "waitworkers N [status]".
+func cmdWaitWorkers(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitworkers N [status]")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	want := control.StatusOnline
+	if len(args) == 2 {
+		want = args[1]
+	}
+	client := control.NewClient(ts.Getenv("FRUTOS_HOME"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := client.Status(ctx)
+		cancel()
+		if err == nil && len(st.Workers) == n && allStatus(st.Workers, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitworkers: no %d %s workers after 30s (status: %+v, err %v)", n, want, st.Workers, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func allStatus(ws []control.Worker, status string) bool {
+	for _, w := range ws {
+		if w.Status != status {
+			return false
+		}
+	}
+	return true
+}
+
+// cmdConnect opens a Socket.IO session as a client would, and prints the
+// outcome on stdout: "connected", or "connect_error <message> <data as
+// JSON>": "connect URL TOKEN", where TOKEN is a JWT, "-" for none, or
+// "mint:SECRET:SUB:TTL" for a token signed here (a negative TTL makes an
+// expired one).
+func cmdConnect(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: connect URL TOKEN|-|mint:SECRET:SUB:TTL")
+	}
+	auth := map[string]any{}
+	switch tok := args[1]; {
+	case tok == "-":
+	case len(tok) > 5 && tok[:5] == "mint:":
+		auth["token"] = mintForScript(ts, tok[5:])
+	default:
+		auth["token"] = tok
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := sioclient.Dial(ctx, sioclient.Options{URL: args[0], Auth: auth})
+	var ce *sioclient.ConnectError
+	switch {
+	case err == nil:
+		c.Close()
+		fmt.Fprintln(ts.Stdout(), "connected")
+	case errors.As(err, &ce):
+		data, _ := json.Marshal(ce.Data)
+		fmt.Fprintf(ts.Stdout(), "connect_error %s %s\n", ce.Message, data)
+	default:
+		ts.Fatalf("connect: %v", err)
+	}
+}
+
+// mintForScript signs SECRET:SUB:TTL (TTL may be negative: already expired).
+func mintForScript(ts *testscript.TestScript, spec string) string {
+	parts := strings.SplitN(spec, ":", 3)
+	if len(parts) != 3 {
+		ts.Fatalf("connect: mint:%s is not mint:SECRET:SUB:TTL", spec)
+	}
+	d, err := time.ParseDuration(parts[2])
+	ts.Check(err)
+	return nodefix.MintTokenClaims(parts[0], map[string]any{"sub": parts[1], "role": jwtauth.RoleStudent, "exp": time.Now().Add(d).Unix()})
+}
+
+// stopDaemon ends the daemon a script left running for home: `frutos kill`,
+// then SIGKILL if it is still there (its workers follow it).
+func stopDaemon(bin, home string, env []string) {
+	pid := readPIDFile(filepath.Join(home, "daemon.pid"))
+	if pid <= 0 || !processAlive(pid) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "kill")
+	cmd.Env = append(env, "FRUTOS_HOME="+home)
+	_ = cmd.Run()
+	if processAlive(pid) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		for deadline := time.Now().Add(10 * time.Second); processAlive(pid) && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	_ = os.Remove(filepath.Join(home, control.SocketName))
+}
