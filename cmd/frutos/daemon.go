@@ -41,7 +41,10 @@ the configuration, as frutos start would, and exits non-zero if it cannot
 (a container's main process: the orchestrator restarts it).`,
 		Example: "  frutos daemon\n  frutos daemon --resurrect\n  frutos daemon --start --env production --instances max",
 		Args:    cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkPortFlag(c, opts.Flags.Port); err != nil {
+				return err
+			}
 			if opts.Start && opts.Resurrect {
 				return usageErrorf("--start and --resurrect exclude each other")
 			}
