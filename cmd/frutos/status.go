@@ -160,8 +160,6 @@ func printStatus(io *IOStreams, st control.Status, asJSON bool) error {
 	}
 	tw := tabwriter.NewWriter(io.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPID\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY\tCONNS\tEV/S\tREDIS")
-	var conns int
-	var mem uint64
 	for _, w := range st.Workers {
 		pid, up := "-", "-"
 		if w.PID > 0 {
@@ -173,11 +171,11 @@ func printStatus(io *IOStreams, st control.Status, asJSON bool) error {
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%d\t%.0f\t%s\n",
 			w.ID, pid, w.Status, up, w.Restarts, w.CPU, tui.FormatBytes(w.Memory), w.Connections, w.EventsPerS, redis)
-		conns += w.Connections
-		mem += w.Memory
 	}
 	if len(st.Workers) > 1 {
-		fmt.Fprintf(tw, "all\t\t\t\t\t\t%s\t%d\t\t\n", tui.FormatBytes(mem), conns)
+		t := tui.Totals(st.Workers)
+		fmt.Fprintf(tw, "all\t\t%d/%d up\t\t%d\t%.1f%%\t%s\t%d\t%.0f\t\n",
+			t.Online, len(st.Workers), t.Restarts, t.CPU, tui.FormatBytes(t.Memory), t.Connections, t.EventsPerS)
 	}
 	return tw.Flush()
 }
