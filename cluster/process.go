@@ -18,6 +18,7 @@ import (
 	"github.com/frutos/frutos/internal/handoff"
 	"github.com/frutos/frutos/internal/jwtauth"
 	"github.com/frutos/frutos/internal/workerproto"
+	"github.com/frutos/frutos/logs"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -271,12 +272,12 @@ const workerGCPercent = 50
 
 // newProcessLogger logs from level up to info to out and warnings and
 // errors to errOut, as text: the daemon files them as the worker's out and
-// err logs.
+// err logs. A package's component replaces the worker's (logs.UniqueKeys).
 func newProcessLogger(out, errOut io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(splitHandler{
+	return slog.New(logs.UniqueKeys(splitHandler{
 		low:  slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}),
 		high: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}),
-	})
+	}))
 }
 
 // logLevel reads FRUTOS_LOG_LEVEL (debug, info, warn, error); info by default.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/daemon"
+	"github.com/frutos/frutos/logs"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -72,7 +73,7 @@ func runDaemon(opts *daemonOptions) error {
 		}
 	}
 	home := opts.Home()
-	log := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(logs.UniqueKeys(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	redisctl.QuietLibraryLogs(log)
 	d, err := daemon.New(daemon.Options{
 		Home:    home,

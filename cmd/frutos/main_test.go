@@ -66,6 +66,7 @@ func (c cleanupAfter) Run() int {
 //	                       would use (env, then the home's dev-secret); print its claims
 //	freeport NAME          set $NAME to a loopback port nothing listens on
 //	waitworkers N [status] wait until the daemon lists N workers, all online (or status)
+//	waitfile FILE REGEXP   wait until FILE has a line matching REGEXP
 //	connect URL TOKEN      open a Socket.IO session; print "connected" or
 //	                       "connect_error <message> <data JSON>" (TOKEN: a JWT, - for
 //	                       none, mint:SECRET:SUB:TTL to sign one here, expired if TTL < 0)
@@ -113,6 +114,7 @@ func TestScripts(t *testing.T) {
 			"jwtclaims":   cmdJWTClaims,
 			"freeport":    cmdFreePort,
 			"waitworkers": cmdWaitWorkers,
+			"waitfile":    cmdWaitFile,
 			"connect":     cmdConnect,
 		},
 	})

@@ -141,10 +141,10 @@ func runPing(opts *pingOptions) error {
 
 	version := res.Version
 	switch {
+	case conn.Embedded || version == redisctl.EmbeddedVersion:
+		version = "embedded development Redis (miniredis)"
 	case version != "":
 		version = "Redis " + version
-	case conn.Embedded:
-		version = "embedded development Redis (miniredis)"
 	default:
 		version = "unknown version (INFO has no server section)"
 	}

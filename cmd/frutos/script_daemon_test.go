@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,6 +64,29 @@ func cmdWaitWorkers(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		if time.Now().After(deadline) {
 			ts.Fatalf("waitworkers: no %d %s workers after 30s (status: %+v, err %v)", n, want, st.Workers, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cmdWaitFile waits (30 s at most) until FILE exists and has a line
+// matching REGEXP: "waitfile FILE REGEXP". For what a process writes
+// after the state a script can wait on (a worker's log after it is ready).
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitfile FILE REGEXP")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	path := ts.MkAbs(args[0])
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil && re.Match(b) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfile: no line matching %q in %s after 30s (read error %v):\n%s", args[1], args[0], err, b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
