@@ -70,9 +70,10 @@ require (
 	golang.org/x/tools v0.49.0 // indirect
 )
 
-// Patched copies of two modules of the Socket.IO library: see
+// Patched copies of three modules of the Socket.IO library: see
 // third_party/PATCHES.md for what changed and why.
 replace (
+	github.com/zishang520/socket.io/parsers/socket/v3 => ./third_party/socket.io-parsers-socket-v3
 	github.com/zishang520/socket.io/servers/socket/v3 => ./third_party/socket.io-servers-socket-v3
 	github.com/zishang520/socket.io/v3 => ./third_party/socket.io-v3
 )

@@ -71,6 +71,7 @@ func run() error {
 	rates := flag.String("emit-rates", "5000,10000,20000,30000", "targeted emit rates of the sweep, per second")
 	only := flag.String("only", "", "run one side only: node or frutos")
 	keep := flag.Bool("keep", false, "keep the temporary directory (logs of every server)")
+	profiles := flag.String("profiles", "bench/profiles", "where frutos's worker profiles go (heap while holding, CPU at 10,000 emits/s); empty: none")
 	flag.Parse()
 
 	p := plan{instances: *instances, hold: *hold, holdRate: 1000, connects: 5000, emitConns: 5000,
@@ -95,6 +96,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	h.profiles = *profiles
 	defer h.Close()
 
 	res := &results{plan: p, machine: describeMachine(h), started: time.Now()}
@@ -146,6 +148,7 @@ func run() error {
 type harness struct {
 	root, tmp, frutos, nodeDir string
 	secret, redisURL           string
+	profiles                   string // directory for frutos's profiles ("" none)
 	redis                      *exec.Cmd
 	keep                       bool
 	cleanups                   []func()
@@ -261,9 +264,33 @@ func (h *harness) side(ctx context.Context, srv server, p plan) (*sideResult, er
 	}
 	defer srv.Stop()
 	sr := &sideResult{name: srv.Name(), workers: p.instances}
-	holdDur := time.Duration(float64(p.hold)/p.holdRate*float64(time.Second)) + 20*time.Second
+	ramp := time.Duration(float64(p.hold) / p.holdRate * float64(time.Second))
+	holdDur := ramp + 20*time.Second
+	// frutos: the first worker's goroutines before and while holding (idle,
+	// after the broadcast), and its heap then.
+	fs, _ := srv.(*frutosServer)
+	var sock string
+	var before, held probe
+	if fs != nil {
+		sock, _ = fs.workerSocket(ctx)
+		before, _ = workerProbe(ctx, sock)
+	}
+	wait := during(ctx, ramp+12*time.Second, func(ctx context.Context) {
+		if fs == nil || sock == "" {
+			return
+		}
+		held, _ = workerProbe(ctx, sock)
+		if h.profiles != "" {
+			h.profile(ctx, sock, "heap?gc=1", "frutos-hold-heap.pprof")
+		}
+	})
 	sr.hold = h.measure(ctx, srv, "hold", "--conns", strconv.Itoa(p.hold), "--rate", fmt.Sprint(p.holdRate),
 		"--duration", holdDur.String())
+	wait()
+	if held.Connections > 0 {
+		g := float64(held.Goroutines-before.Goroutines) / float64(held.Connections)
+		sr.hold.GoroutinesPerConn = &g
+	}
 	h.pause(ctx, srv)
 	sr.connect = h.measure(ctx, srv, "connect", "--conns", strconv.Itoa(p.connects), "--rate", "10000",
 		"--duration", "12s", "--broadcast=false")
@@ -271,15 +298,35 @@ func (h *harness) side(ctx context.Context, srv server, p plan) (*sideResult, er
 		h.pause(ctx, srv)
 		// The ramp (5,000 at 2,000/s) and then the emits: a server that
 		// ramps slower gets a shorter emit phase, never a longer run.
-		dur := p.emitFor + time.Duration(float64(p.emitConns)/2000*float64(time.Second)) + 3*time.Second
+		emitRamp := time.Duration(float64(p.emitConns) / 2000 * float64(time.Second))
+		dur := p.emitFor + emitRamp + 3*time.Second
+		wait := during(ctx, emitRamp+4*time.Second, func(ctx context.Context) {
+			if fs != nil && sock != "" && h.profiles != "" && rate == 10000 {
+				h.profile(ctx, sock, "profile?seconds=5", fmt.Sprintf("frutos-emit-%d-cpu.pprof", rate))
+			}
+		})
 		sr.emits = append(sr.emits, h.measure(ctx, srv, fmt.Sprintf("emit %d/s", rate), "--conns", strconv.Itoa(p.emitConns),
 			"--rate", "2000", "--duration", dur.String(), "--emit-rate", strconv.Itoa(rate), "--broadcast=false"))
+		wait()
 	}
 	h.pause(ctx, srv)
 	sr.polling = h.measure(ctx, srv, "polling", "--conns", strconv.Itoa(p.polling), "--rate", "500", "--duration", "8s",
 		"--transport", "polling", "--broadcast=false")
 	sr.cli = h.cliRoundTrip(ctx, srv)
 	return sr, nil
+}
+
+// profile saves one of a frutos worker's profiles into h.profiles.
+func (h *harness) profile(ctx context.Context, sock, which, name string) {
+	file := filepath.Join(h.root, h.profiles, name)
+	if filepath.IsAbs(h.profiles) {
+		file = filepath.Join(h.profiles, name)
+	}
+	if err := saveProfile(ctx, sock, which, file); err != nil {
+		h.logf("profile %s: %v", name, err)
+		return
+	}
+	h.logf("saved %s", file)
 }
 
 // pause lets the server finish the last run: closing its connections and
@@ -324,6 +371,8 @@ type runResult struct {
 	EmitCPUPct   float64 `json:"server_cpu_emit_percent"` // of one core, during the emits
 	MasterCPUPct float64 `json:"front_cpu_emit_percent"`  // the front process alone
 	ToolCPUSec   float64 `json:"load_tool_cpu_sec"`
+	// GoroutinesPerConn: frutos's first worker, idle while holding.
+	GoroutinesPerConn *float64 `json:"worker_goroutines_per_conn,omitempty"`
 }
 
 func (h *harness) measure(ctx context.Context, srv server, scenario string, args ...string) runResult {

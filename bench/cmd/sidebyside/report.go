@@ -117,6 +117,13 @@ func (r *results) rows() []row {
 		return val(s.hold.RSSPerConnKB, "%.1f KB", s.hold.RSSPerConnKB)
 	}
 	rows = append(rows, row{name: fmt.Sprintf("worker RSS per connection at %s", bench.Thousands(int64(p.hold))), node: rss(n), frutos: rss(f), better: "lower"})
+	gor := func(s *sideResult) cell {
+		if s.hold.GoroutinesPerConn == nil {
+			return txt("- (one thread per process)")
+		}
+		return txt(fmt.Sprintf("%.3f", *s.hold.GoroutinesPerConn))
+	}
+	rows = append(rows, row{name: "goroutines per idle connection (first worker)", node: gor(n), frutos: gor(f)})
 	rate := func(s *sideResult) cell {
 		c := s.connect.Report.Connections
 		return val(c.ConnectRate, "%s/s (p50 %s, p99 %s; %s failed)", bench.Thousands(int64(c.ConnectRate)), msText(c.ConnectMS.P50),
@@ -162,6 +169,18 @@ func (r *results) rows() []row {
 		return txt("-")
 	}
 	rows = append(rows, row{name: "server CPU at 10,000 emits/s", node: cpu(n), frutos: cpu(f), better: "lower"})
+	perEvent := func(s *sideResult) cell {
+		for i, x := range s.emits {
+			e := x.Report.Events
+			span := float64(x.Report.Timeline.EmitEndMS-x.Report.Timeline.EmitStartMS) / 1000
+			if p.emitRates[i] == 10000 && e.Delivered > 0 && span > 0 {
+				us := x.EmitCPUPct / 100 * span / float64(e.Delivered) * 1e6
+				return val(us, "%.0f µs", us)
+			}
+		}
+		return txt("-")
+	}
+	rows = append(rows, row{name: "server CPU per delivered event at 10,000 emits/s", node: perEvent(n), frutos: perEvent(f), better: "lower"})
 	bc := func(s *sideResult) cell {
 		br := s.hold.Report.Broadcast
 		if !br.Sent || br.Expected == 0 {
@@ -191,6 +210,15 @@ func (r *results) rows() []row {
 		return val(s.cli.MS, "%.0f ms, %.0f MiB (`%s`)", s.cli.MS, s.cli.RSSMiB, s.cli.Command)
 	}
 	rows = append(rows, row{name: "CLI round trip (median of 7)", node: cli(n), frutos: cli(f), better: "lower"})
+	dropped := func(s *sideResult) cell {
+		var d, held int64
+		for _, x := range append(append([]runResult{s.hold, s.connect}, s.emits...), s.polling) {
+			d += x.Report.Connections.Dropped
+			held += x.Report.Connections.Established
+		}
+		return val(float64(d), "%s of %s established", bench.Thousands(d), bench.Thousands(held))
+	}
+	rows = append(rows, row{name: "connections closed by the server during the runs (dropped)", node: dropped(n), frutos: dropped(f), better: "lower"})
 	tool := func(s *sideResult) cell {
 		x := s.hold
 		c := x.Report.Connections
