@@ -124,6 +124,10 @@ type Status struct {
 	Daemon        Daemon   `json:"daemon"`
 	Redis         Redis    `json:"redis"`
 	Workers       []Worker `json:"workers"`
+	// Load is how the running app's configuration was loaded (start's
+	// --config, --env, --instances, --port; the --redis URL with its
+	// password redacted): reload loads it the same way, save keeps it.
+	Load LoadOptions `json:"load"`
 }
 
 // StartRequest starts (or adopts the settings of) the app. Config is the

@@ -308,11 +308,34 @@ func (d *Daemon) Reload(ctx context.Context, cfg *configs.Config, load *control.
 		d.mu.Lock()
 		a.cfg = cfg
 		if load != nil {
-			a.load = *load
+			a.load = keepStartOptions(a.load, *load)
 		}
 		d.mu.Unlock()
 	}
 	return d.sup.Reload(ctx, cfg)
+}
+
+// keepStartOptions is how a reloaded app's configuration was loaded: what
+// the reload gave, and what start was given for the rest (a reload
+// without --port keeps start's --port, in the status and in save's
+// dump.json, so that resurrect starts on that port).
+func keepStartOptions(start, reload control.LoadOptions) control.LoadOptions {
+	if reload.File == "" {
+		reload.File = start.File
+	}
+	if reload.Env == "" {
+		reload.Env = start.Env
+	}
+	if reload.Instances == "" {
+		reload.Instances = start.Instances
+	}
+	if reload.Port == 0 {
+		reload.Port = start.Port
+	}
+	if reload.RedisURL == "" || reload.RedisURL == configs.RedactURL(start.RedisURL) {
+		reload.RedisURL = start.RedisURL
+	}
+	return reload
 }
 
 // restartOnly names a setting that reload cannot change, if one changed.
@@ -403,6 +426,8 @@ func (d *Daemon) Status() control.Status {
 		st.LogsDir = a.cfg.LogsDir()
 		st.LogTimestamps, st.LogDateFormat = a.cfg.Logs.Timestamps, a.cfg.Logs.DateFormat
 		st.Redis = a.rstat
+		st.Load = a.load
+		st.Load.RedisURL = configs.RedactURL(a.load.RedisURL)
 	}
 	return st
 }
