@@ -192,5 +192,14 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// StartTimeout is how long the daemon gives a start (RouteStart) before it
+// undoes it and answers an error: every worker has listen_timeout to get
+// ready, started side by side, plus time to spawn them. The CLI waits a
+// little longer than this, so that a start it gave up on is never left
+// running.
+func StartTimeout(listenTimeout time.Duration) time.Duration {
+	return 2*listenTimeout + 20*time.Second
+}
+
 // DefaultTimeout bounds a control request when the caller gives none.
 const DefaultTimeout = 10 * time.Second

@@ -206,6 +206,13 @@ func (d *Daemon) Kill() { d.stopOnce.Do(func() { close(d.stop) }) }
 // configured (development), a Redis check, the public port, then the
 // workers, ready. Any failure undoes what was done.
 func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control.LoadOptions) error {
+	if err := ThisMachine().checkCapacity(cfg.Instances.Count()); err != nil {
+		return err
+	}
+	// The CLI waits this long, and a bit more: a start that cannot end in
+	// time is undone here, rather than going on after the CLI gave up.
+	ctx, cancel := context.WithTimeout(ctx, control.StartTimeout(cfg.Restart.ListenTimeout.Duration()))
+	defer cancel()
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
 	if n := d.sup.Count(); n > 0 {

@@ -565,6 +565,11 @@ func (s *Supervisor) Scale(ctx context.Context, req control.ScaleRequest) (strin
 	if want < 0 {
 		return "", badRequestf("cannot scale to %d workers", want)
 	}
+	if want > n {
+		if err := ThisMachine().checkCapacity(want); err != nil {
+			return "", err
+		}
+	}
 	switch {
 	case want > n:
 		next := 0

@@ -108,7 +108,7 @@ func startApp(io *IOStreams, cfg *configs.Config, load control.LoadOptions, exe 
 	if err != nil {
 		return err
 	}
-	timeout := cfg.Restart.ListenTimeout.Duration()*2 + 30*time.Second
+	timeout := control.StartTimeout(cfg.Restart.ListenTimeout.Duration()) + 15*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	fmt.Fprintf(io.ErrOut, "starting %d workers of %s (%s) on %s:%d...\n", cfg.Instances.Count(), cfg.App, cfg.Env, cfg.Host, cfg.Port)
