@@ -37,6 +37,9 @@ func (d *Daemon) routes() http.Handler {
 		if err != nil {
 			return "", err
 		}
+		if msg, resumed, err := d.resumeStopped(ctx); resumed || err != nil {
+			return msg, err
+		}
 		if err := d.StartApp(ctx, cfg, req.Load); err != nil {
 			return "", err
 		}

@@ -272,6 +272,44 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	return nil
 }
 
+// resumeStopped starts again the workers that `stop` stopped (or that
+// ended errored), as PM2's start does; resumed is false when the app has
+// no workers (start it) or none stopped (it already runs). They run the
+// app's configuration: reload applies a new one.
+func (d *Daemon) resumeStopped(ctx context.Context) (msg string, resumed bool, err error) {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	var ids []int
+	for _, w := range d.sup.Workers() {
+		if w.Status == control.StatusStopped || w.Status == control.StatusErrored {
+			ids = append(ids, w.ID)
+		}
+	}
+	a := d.currentApp()
+	if len(ids) == 0 || a == nil {
+		return "", false, nil
+	}
+	var errs []error
+	for _, id := range ids {
+		if _, err := d.sup.Restart(ctx, control.Target{ID: id}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", true, err
+	}
+	return fmt.Sprintf("started %s %v of %s again (stopped before; `frutos reload` applies a new configuration)",
+		plural(len(ids), "stopped worker", "stopped workers"), ids, a.cfg.App), true, nil
+}
+
+// plural is "1 worker", "2 workers".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 func (d *Daemon) currentApp() *app {
 	d.mu.Lock()
 	defer d.mu.Unlock()
