@@ -39,12 +39,13 @@ const (
 	RouteFlush   Route = "POST /v1/flush"   // Target -> Result with Files
 	RouteSave    Route = "POST /v1/save"    // {} -> Result
 	RouteKill    Route = "POST /v1/kill"    // {} -> Result; then the daemon exits
+	RouteRedis   Route = "GET /v1/redis"    // -> RedisURL (password included: the socket is owner-only)
 )
 
 // Routes lists every route of the API (for tests of both sides).
 func Routes() []Route {
 	return []Route{RoutePing, RouteStatus, RouteStart, RouteStop, RouteRestart, RouteReload,
-		RouteScale, RouteDelete, RouteFlush, RouteSave, RouteKill}
+		RouteScale, RouteDelete, RouteFlush, RouteSave, RouteKill, RouteRedis}
 }
 
 // Method is the route's HTTP method.
@@ -147,6 +148,15 @@ type LoadOptions struct {
 	Instances string `json:"instances,omitempty"`
 	Port      int    `json:"port,omitempty"`
 	RedisURL  string `json:"redis_url,omitempty"` // kept only when given by flag; may hold a password
+}
+
+// RedisURL is the answer to RouteRedis: the URL of the Redis the running
+// app uses (the embedded one's in development), so that ping and emit
+// reach it from a shell that has no REDIS_URL. It may hold a password:
+// never print it unredacted.
+type RedisURL struct {
+	URL      string `json:"url"`
+	Embedded bool   `json:"embedded"`
 }
 
 // Target selects workers: an id, or all of them.

@@ -28,6 +28,17 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc(string(control.RouteStatus), func(w http.ResponseWriter, r *http.Request) {
 		reply(w, d.Status())
 	})
+	mux.HandleFunc(string(control.RouteRedis), func(w http.ResponseWriter, r *http.Request) {
+		a := d.currentApp()
+		if a == nil {
+			failErr(w, notFoundf("no app started: its Redis is not known"))
+			return
+		}
+		d.mu.Lock()
+		u := control.RedisURL{URL: a.cfg.Redis.URL, Embedded: a.rstat.Embedded}
+		d.mu.Unlock()
+		reply(w, u)
+	})
 	mux.HandleFunc(string(control.RouteStart), d.op(func(ctx context.Context, body []byte) (string, error) {
 		var req control.StartRequest
 		if err := decode(body, &req); err != nil {
