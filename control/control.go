@@ -40,12 +40,13 @@ const (
 	RouteSave    Route = "POST /v1/save"    // {} -> Result
 	RouteKill    Route = "POST /v1/kill"    // {} -> Result; then the daemon exits
 	RouteRedis   Route = "GET /v1/redis"    // -> RedisURL (password included: the socket is owner-only)
+	RouteToken   Route = "POST /v1/token"   // TokenRequest -> Token
 )
 
 // Routes lists every route of the API (for tests of both sides).
 func Routes() []Route {
 	return []Route{RoutePing, RouteStatus, RouteStart, RouteStop, RouteRestart, RouteReload,
-		RouteScale, RouteDelete, RouteFlush, RouteSave, RouteKill, RouteRedis}
+		RouteScale, RouteDelete, RouteFlush, RouteSave, RouteKill, RouteRedis, RouteToken}
 }
 
 // Method is the route's HTTP method.
@@ -157,6 +158,23 @@ type LoadOptions struct {
 type RedisURL struct {
 	URL      string `json:"url"`
 	Embedded bool   `json:"embedded"`
+}
+
+// TokenRequest asks the daemon to sign a test JWT with the secret its
+// workers verify (frutos token): a shell without the FRUTOS_AUTH_SECRET of
+// the start would sign with another one.
+type TokenRequest struct {
+	Sub    string  `json:"sub"`
+	Role   string  `json:"role"`
+	TTLSec float64 `json:"ttl_sec"`
+}
+
+// Token is the answer to RouteToken. Secret says which secret signed it
+// (its source, never its value): "the configured secret
+// (FRUTOS_AUTH_SECRET)" or "development secret <home>/dev-secret".
+type Token struct {
+	Token  string `json:"token"`
+	Secret string `json:"secret"`
 }
 
 // Target selects workers: an id, or all of them.

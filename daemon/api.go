@@ -39,6 +39,24 @@ func (d *Daemon) routes() http.Handler {
 		d.mu.Unlock()
 		reply(w, u)
 	})
+	mux.HandleFunc(string(control.RouteToken), func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+		if err != nil {
+			failErr(w, badRequestf("read request: %v", err))
+			return
+		}
+		var req control.TokenRequest
+		if err := decode(body, &req); err != nil {
+			failErr(w, err)
+			return
+		}
+		tok, err := d.Token(req)
+		if err != nil {
+			failErr(w, err)
+			return
+		}
+		reply(w, tok)
+	})
 	mux.HandleFunc(string(control.RouteStart), d.op(func(ctx context.Context, body []byte) (string, error) {
 		var req control.StartRequest
 		if err := decode(body, &req); err != nil {

@@ -37,6 +37,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/jwtauth"
 	"github.com/frutos/frutos/internal/workerproto"
 	"github.com/frutos/frutos/redisctl"
 )
@@ -300,6 +301,30 @@ func (d *Daemon) resumeStopped(ctx context.Context) (msg string, resumed bool, e
 	}
 	return fmt.Sprintf("started %s %v of %s again (stopped before; `frutos reload` applies a new configuration)",
 		plural(len(ids), "stopped worker", "stopped workers"), ids, a.cfg.App), true, nil
+}
+
+// Token signs a test JWT with the secret the app's workers verify.
+func (d *Daemon) Token(req control.TokenRequest) (control.Token, error) {
+	a := d.currentApp()
+	if a == nil {
+		return control.Token{}, notFoundf("no app started: its workers' secret is not known")
+	}
+	d.mu.Lock()
+	cfg := a.cfg
+	d.mu.Unlock()
+	secret, generated, err := jwtauth.ResolveSecret(cfg)
+	if err != nil {
+		return control.Token{}, err
+	}
+	tok, err := jwtauth.Mint(secret, req.Sub, req.Role, time.Duration(req.TTLSec*float64(time.Second)))
+	if err != nil {
+		return control.Token{}, badRequestf("%v", err)
+	}
+	source := "the configured secret (" + cfg.Auth.SecretEnv + ")"
+	if generated {
+		source = "development secret " + filepath.Join(cfg.Home, jwtauth.DevSecretFile)
+	}
+	return control.Token{Token: tok, Secret: source}, nil
 }
 
 // plural is "1 worker", "2 workers".

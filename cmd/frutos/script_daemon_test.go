@@ -105,14 +105,16 @@ func allStatus(ws []control.Worker, status string) bool {
 // outcome on stdout: "connected", or "connect_error <message> <data as
 // JSON>": "connect URL TOKEN", where TOKEN is a JWT, "-" for none, or
 // "mint:SECRET:SUB:TTL" for a token signed here (a negative TTL makes an
-// expired one).
+// expired one), or "stdout" for the last command's stdout (frutos token).
 func cmdConnect(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: connect URL TOKEN|-|mint:SECRET:SUB:TTL")
+		ts.Fatalf("usage: connect URL TOKEN|-|stdout|mint:SECRET:SUB:TTL")
 	}
 	auth := map[string]any{}
 	switch tok := args[1]; {
 	case tok == "-":
+	case tok == "stdout":
+		auth["token"] = strings.TrimSpace(ts.ReadFile("stdout"))
 	case len(tok) > 5 && tok[:5] == "mint:":
 		auth["token"] = mintForScript(ts, tok[5:])
 	default:
