@@ -514,7 +514,17 @@ func (d *Daemon) Flush(t control.Target) ([]string, error) {
 	if !t.All {
 		id = &t.ID
 	}
-	return files.Truncate(id)
+	emptied, err := files.Truncate(id)
+	if err == nil && id != nil && len(emptied) == 0 {
+		// `flush 99` said "no log files to empty" and exit 0, where
+		// `logs 99` fails: a worker id that names nothing is a mistake.
+		var ids []int
+		for _, w := range d.sup.Workers() {
+			ids = append(ids, w.ID)
+		}
+		return nil, badRequestf("no worker %d and no log files of one (workers: %v)", *id, ids)
+	}
+	return emptied, err
 }
 
 // lazyLogs opens log files with the log settings of the running app.

@@ -666,7 +666,7 @@ func (s *Supervisor) targets(t control.Target) ([]*slot, error) {
 	}
 	sl := s.slots[t.ID]
 	if sl == nil {
-		return nil, notFoundf("no worker %d (workers: %v)", t.ID, slices.Sorted(maps.Keys(s.slots)))
+		return nil, badRequestf("no worker %d (workers: %v)", t.ID, slices.Sorted(maps.Keys(s.slots)))
 	}
 	return []*slot{sl}, nil
 }
