@@ -103,7 +103,7 @@ func Run(ctx context.Context, opts ProcessOptions) error {
 
 	w, err := New(Options{
 		Config: cfg, Redis: target.Client, SessionPrefix: opts.Spec.Tag, Logger: log,
-		Authenticate: VerifyJWT(secret),
+		Authenticate: VerifyJWT(secret, cfg.Auth.Leeway.Duration()),
 	})
 	if err != nil {
 		return err
@@ -142,9 +142,9 @@ func Run(ctx context.Context, opts ProcessOptions) error {
 
 // VerifyJWT is the Authenticator of a real worker: HS256 tokens signed
 // with secret (jwtauth).
-func VerifyJWT(secret string) Authenticator {
+func VerifyJWT(secret string, leeway time.Duration) Authenticator {
 	return func(token string) (Identity, error) {
-		c, err := jwtauth.Verify(secret, token)
+		c, err := jwtauth.VerifyLeeway(secret, token, leeway)
 		return Identity{Sub: c.Sub, Role: c.Role}, err
 	}
 }

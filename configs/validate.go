@@ -69,6 +69,10 @@ func (k *checker) check(c *Config) {
 	// its workers. Say so instead of starting with a mangled value.
 	texts := []struct{ path, val string }{{"home", c.Home}, {"redis.url", c.Redis.URL}, {"redis.key", c.Redis.Key},
 		{"auth.secret", c.Auth.Secret}, {"logs.dir", c.Logs.Dir}, {"logs.date_format", c.Logs.DateFormat}}
+	if c.Auth.Leeway < 0 || c.Auth.Leeway.Duration() > 5*time.Minute {
+		k.failf("auth.leeway", "must be between 0s and 5m (got %s): it only covers clock skew between your backend and this host", c.Auth.Leeway)
+	}
+
 	for i, o := range c.CORS.Origins {
 		texts = append(texts, struct{ path, val string }{"cors.origins[" + strconv.Itoa(i) + "]", o})
 	}

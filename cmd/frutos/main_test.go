@@ -69,8 +69,8 @@ func (c cleanupAfter) Run() int {
 //	waitfile FILE REGEXP   wait until FILE has a line matching REGEXP
 //	connect URL TOKEN      open a Socket.IO session; print "connected" or
 //	                       "connect_error <message> <data JSON>" (TOKEN: a JWT, - for
-//	                       none, stdout for the last stdout, mint:SECRET:SUB:TTL to sign
-//	                       one here, expired if TTL < 0)
+//	                       none, stdout for the last stdout, mint:SECRET:SUB:TTL[:ROLE]
+//	                       to sign one here, expired if TTL < 0)
 //
 // `frutos` is the built binary (frutosbin), as a user runs it: `frutos
 // start` starts a real daemon and real workers from it. A daemon a script

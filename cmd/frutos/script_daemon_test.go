@@ -104,7 +104,7 @@ func allStatus(ws []control.Worker, status string) bool {
 // cmdConnect opens a Socket.IO session as a client would, and prints the
 // outcome on stdout: "connected", or "connect_error <message> <data as
 // JSON>": "connect URL TOKEN", where TOKEN is a JWT, "-" for none, or
-// "mint:SECRET:SUB:TTL" for a token signed here (a negative TTL makes an
+// "mint:SECRET:SUB:TTL[:ROLE]" for a token signed here (a negative TTL makes an
 // expired one), or "stdout" for the last command's stdout (frutos token).
 func cmdConnect(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
@@ -138,13 +138,17 @@ func cmdConnect(ts *testscript.TestScript, neg bool, args []string) {
 
 // mintForScript signs SECRET:SUB:TTL (TTL may be negative: already expired).
 func mintForScript(ts *testscript.TestScript, spec string) string {
-	parts := strings.SplitN(spec, ":", 3)
-	if len(parts) != 3 {
-		ts.Fatalf("connect: mint:%s is not mint:SECRET:SUB:TTL", spec)
+	parts := strings.SplitN(spec, ":", 4)
+	if len(parts) < 3 {
+		ts.Fatalf("connect: mint:%s is not mint:SECRET:SUB:TTL[:ROLE]", spec)
 	}
 	d, err := time.ParseDuration(parts[2])
 	ts.Check(err)
-	return nodefix.MintTokenClaims(parts[0], map[string]any{"sub": parts[1], "role": jwtauth.RoleStudent, "exp": time.Now().Add(d).Unix()})
+	role := jwtauth.RoleStudent
+	if len(parts) == 4 {
+		role = parts[3]
+	}
+	return nodefix.MintTokenClaims(parts[0], map[string]any{"sub": parts[1], "role": role, "exp": time.Now().Add(d).Unix()})
 }
 
 // stopDaemon ends the daemon a script left running for home: `frutos kill`,
