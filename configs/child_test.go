@@ -8,7 +8,7 @@ import (
 func TestChildEnvRoundTrip(t *testing.T) {
 	prod := fullConfig()
 	prod.Env = Production
-	prod.Auth.Secret = "s3cret"
+	prod.Auth.Secret = "s3cret-0123456789abcdef0123456789abcdef"
 	noOrigins := Default()
 	noOrigins.CORS.Origins = nil
 	emptyOrigins := Default()

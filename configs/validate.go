@@ -61,6 +61,11 @@ func (k *checker) positive(path string, d Duration) {
 	}
 }
 
+// MinProductionSecret is the shortest JWT secret production accepts, in
+// bytes: HS256's key should be at least as long as its 32-byte hash (RFC
+// 7518 3.2); a one-character secret was accepted.
+const MinProductionSecret = 32
+
 func (k *checker) check(c *Config) {
 	prod := c.Env == Production
 
@@ -124,6 +129,10 @@ func (k *checker) check(c *Config) {
 	} else if prod && c.Auth.Secret == "" {
 		k.failf("auth.secret_env", "%s is not set; production needs a JWT secret: export %s=<the secret your backend signs tokens with>",
 			c.Auth.SecretEnv, c.Auth.SecretEnv)
+	} else if prod && len(c.Auth.Secret) < MinProductionSecret {
+		// The length only: never the secret, nor a part of it.
+		k.failf("auth.secret_env", "%s holds %d bytes; production needs a secret of at least %d bytes (an HS256 key as long as its hash): "+
+			"make one with `openssl rand -hex 32` and give your backend the same", c.Auth.SecretEnv, len(c.Auth.Secret), MinProductionSecret)
 	}
 
 	for i, o := range c.CORS.Origins {
