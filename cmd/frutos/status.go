@@ -159,7 +159,7 @@ func printStatus(io *IOStreams, st control.Status, asJSON bool) error {
 		fmt.Fprintf(io.Out, "redis %s%s %s, %.2f ms\n", st.Redis.URL, kind, state, st.Redis.LatencyMs)
 	}
 	tw := tabwriter.NewWriter(io.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPID\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY\tCONNS\tEV/S\tREDIS")
+	fmt.Fprintln(tw, "ID\tPID\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY\tCONNS\tEV/S\tREDIS\tLAST EXIT")
 	for _, w := range st.Workers {
 		pid, up := "-", "-"
 		if w.PID > 0 {
@@ -169,12 +169,16 @@ func printStatus(io *IOStreams, st control.Status, asJSON bool) error {
 		if redis == "" {
 			redis = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%d\t%.0f\t%s\n",
-			w.ID, pid, w.Status, up, w.Restarts, w.CPU, tui.FormatBytes(w.Memory), w.Connections, w.EventsPerS, redis)
+		lastExit := w.LastExit
+		if lastExit == "" {
+			lastExit = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%d\t%.0f\t%s\t%s\n",
+			w.ID, pid, w.Status, up, w.Restarts, w.CPU, tui.FormatBytes(w.Memory), w.Connections, w.EventsPerS, redis, lastExit)
 	}
 	if len(st.Workers) > 1 {
 		t := tui.Totals(st.Workers)
-		fmt.Fprintf(tw, "all\t\t%d/%d up\t\t%d\t%.1f%%\t%s\t%d\t%.0f\t\n",
+		fmt.Fprintf(tw, "all\t\t%d/%d up\t\t%d\t%.1f%%\t%s\t%d\t%.0f\t\t\n",
 			t.Online, len(st.Workers), t.Restarts, t.CPU, tui.FormatBytes(t.Memory), t.Connections, t.EventsPerS)
 	}
 	return tw.Flush()
