@@ -79,6 +79,7 @@ with Node backends using @socket.io/redis-emitter.`,
 		newCmdToken(f, nil),
 		newCmdMonit(f, nil),
 		newCmdBench(f, nil),
+		newCmdDoctor(f, nil),
 	)
 	groupCommands(root)
 	// frutos --version / -v, as PM2's: the line `frutos version` prints.
