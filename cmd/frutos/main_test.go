@@ -67,6 +67,9 @@ func (c cleanupAfter) Run() int {
 //	freeport NAME          set $NAME to a loopback port nothing listens on
 //	waitworkers N [status] wait until the daemon lists N workers, all online (or status)
 //	waitfile FILE REGEXP   wait until FILE has a line matching REGEXP
+//	ownredis NAME [OPTS]   start a redis-server for this script alone; $NAME is its URL,
+//	                       $NAME_ADDR its host:port
+//	                       (scripts that start a daemon use one, not the shared $REDIS)
 //	connect URL TOKEN      open a Socket.IO session; print "connected" or
 //	                       "connect_error <message> <data JSON>" (TOKEN: a JWT, - for
 //	                       none, stdout for the last stdout, mint:SECRET:SUB:TTL[:ROLE]
@@ -116,6 +119,7 @@ func TestScripts(t *testing.T) {
 			"freeport":    cmdFreePort,
 			"waitworkers": cmdWaitWorkers,
 			"waitfile":    cmdWaitFile,
+			"ownredis":    cmdOwnRedis,
 			"connect":     cmdConnect,
 		},
 	})

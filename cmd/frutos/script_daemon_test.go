@@ -19,6 +19,7 @@ import (
 
 	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/internal/jwtauth"
+	"github.com/frutos/frutos/internal/redisproc"
 	"github.com/frutos/frutos/internal/sioclient"
 	"github.com/frutos/frutos/internal/testutil/nodefix"
 )
@@ -38,6 +39,34 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	port := l.Addr().(*net.TCPAddr).Port
 	ts.Check(l.Close())
 	ts.Setenv(args[0], strconv.Itoa(port))
+}
+
+// cmdOwnRedis starts a redis-server for this script alone and sets the
+// variable NAME to its URL and NAME_ADDR to its host:port: "ownredis NAME
+// [redis-server options...]". Scripts that start a daemon
+// use one: workers subscribed to the shared $REDIS would be counted by
+// other scripts (emit's "1 server received it", status --all-hosts).
+func cmdOwnRedis(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: ownredis NAME [redis-server options...]")
+	}
+	dir := ts.MkAbs("redis-" + args[0])
+	ts.Check(os.MkdirAll(dir, 0o700))
+	var err error
+	for range 5 { // a free port can be taken between probe and bind
+		l, lerr := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(lerr)
+		port := l.Addr().(*net.TCPAddr).Port
+		ts.Check(l.Close())
+		var p *redisproc.Process
+		if p, err = redisproc.Start(port, dir, nil, args[1:]); err == nil {
+			ts.Defer(p.Kill)
+			ts.Setenv(args[0], fmt.Sprintf("redis://127.0.0.1:%d", port))
+			ts.Setenv(args[0]+"_ADDR", fmt.Sprintf("127.0.0.1:%d", port))
+			return
+		}
+	}
+	ts.Fatalf("ownredis: %v", err)
 }
 
 // cmdWaitWorkers waits (30 s at most) until the daemon of $FRUTOS_HOME
