@@ -2,18 +2,41 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/frutos
+# A static binary: no cgo (it was dynamically linked), no symbol tables,
+# no build paths. It runs on any Linux of its architecture.
+STATIC  := CGO_ENABLED=0
+RELEASE_PLATFORMS := linux/amd64 linux/arm64
 
-.PHONY: build run test deps protocol protocol-deps bench sidebyside lint fuzz chaos chaos-streams soak clean
+.PHONY: build run test deps protocol protocol-deps bench sidebyside lint fuzz chaos chaos-streams soak clean release
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/frutos
+	$(STATIC) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/frutos
 
 # Starts the daemon in the background with one worker per CPU, on :3000,
-# with an embedded Redis (development). Stop it with: bin/frutos kill
+# with an embedded Redis (development); when it already runs, shows its
+# status instead of failing. Stop it with: bin/frutos kill (put bin/ on
+# your PATH, or `sudo install bin/frutos /usr/local/bin/`, to type frutos).
 run: build
-	./$(BIN) start --instances max
+	@if ./$(BIN) status >/dev/null 2>&1; then \
+	  echo "frutos already runs (stop it with: ./$(BIN) kill)"; ./$(BIN) status; \
+	else \
+	  ./$(BIN) start --instances max && \
+	  echo "stop it with: ./$(BIN) kill   (or put $(CURDIR)/bin on your PATH and type frutos)"; \
+	fi
+
+# Static binaries for every platform of RELEASE_PLATFORMS in dist/, named
+# frutos-<version>-<os>-<arch>, with version and commit stamped, and their
+# SHA-256 sums in dist/SHA256SUMS.
+release:
+	@rm -rf dist && mkdir -p dist
+	@for p in $(RELEASE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; out=dist/frutos-$(VERSION)-$$os-$$arch; \
+	  echo "build $$out"; \
+	  $(STATIC) GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$out ./cmd/frutos || exit 1; \
+	done
+	@cd dist && sha256sum frutos-* > SHA256SUMS && cat SHA256SUMS
 
 # Installs what the tests need when it is missing (redis-server from
 # Debian, the Node interop fixture and the protocol suites from npm), then
@@ -97,4 +120,4 @@ lint:
 	$(GO) vet ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -94,20 +94,30 @@ func TestClientEventsAllowList(t *testing.T) {
 	}
 }
 
-// Bad tokens get connect_error "Unauthorized" and change nothing.
+// Bad tokens get connect_error "Unauthorized" with data {code} and change
+// nothing; the worker counts each code.
 func TestUnauthorized(t *testing.T) {
 	rs := redistest.Start(t)
 	w := startWorker(t, rs.URL(), nil)
-	for _, token := range []string{"", "garbage", tok("", "student"), tok("5", "superuser")} {
-		_, _, err := dial(t, w.URL, token, nil)
+	for _, tc := range []struct{ token, code string }{
+		{"", "missing_token"}, {"garbage", "bad_claims"}, {tok("", "student"), "bad_claims"}, {tok("5", "superuser"), "bad_claims"},
+	} {
+		_, _, err := dial(t, w.URL, tc.token, nil)
 		var ce *sioclient.ConnectError
 		if !errorsAs(err, &ce) || ce.Message != "Unauthorized" {
-			t.Errorf("token %q: err = %v, want connect_error Unauthorized", token, err)
+			t.Errorf("token %q: err = %v, want connect_error Unauthorized", tc.token, err)
+			continue
+		}
+		if data, _ := ce.Data.(map[string]any); data["code"] != tc.code || len(data) != 1 {
+			t.Errorf("token %q: data = %v, want {code: %s}", tc.token, ce.Data, tc.code)
 		}
 	}
 	st := w.Stats()
 	if st.Refused["unauthorized"] != 4 || st.Sockets != 0 {
 		t.Errorf("refused = %v, sockets = %d", st.Refused, st.Sockets)
+	}
+	if st.AuthFailures["missing_token"] != 1 || st.AuthFailures["bad_claims"] != 3 || st.AuthFailures["expired"] != 0 {
+		t.Errorf("auth failures = %v", st.AuthFailures)
 	}
 	if rooms := w.IO().Sockets().Adapter().Rooms().Len(); rooms != 0 {
 		t.Errorf("%d rooms exist after refused handshakes", rooms)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/frutos/frutos/cluster/engine"
 	"github.com/frutos/frutos/cluster/redisadapter"
+	"github.com/frutos/frutos/internal/jwtauth"
 	"github.com/frutos/frutos/internal/workerproto"
 )
 
@@ -35,6 +36,15 @@ type metrics struct {
 	clientHandled atomic.Uint64
 	clientIgnored atomic.Uint64
 	disconnects   [len(engine.Reasons)]atomic.Uint64
+	authFailures  [5]atomic.Uint64 // indexed like jwtauth.Codes
+}
+
+func (m *metrics) authFailed(code string) {
+	for i, c := range jwtauth.Codes {
+		if c == code {
+			m.authFailures[i].Add(1)
+		}
+	}
 }
 
 func (m *metrics) disconnected(r engine.Reason) {
@@ -77,6 +87,10 @@ func (w *Worker) Stats() Stats {
 	st.Connections = w.engine.Count()
 	st.Transports["websocket"] = w.engine.CountWebsocket()
 	st.Transports["polling"] = max(st.Connections-st.Transports["websocket"], 0)
+	st.AuthFailures = map[string]uint64{}
+	for i, c := range jwtauth.Codes {
+		st.AuthFailures[c] = w.m.authFailures[i].Load()
+	}
 	st.Disconnects = map[string]uint64{}
 	for i, r := range engine.Reasons {
 		st.Disconnects[string(r)] = w.m.disconnects[i].Load()
@@ -166,6 +180,10 @@ func writePrometheus(out io.Writer, st Stats) {
 	metric("frutos_handshakes_refused_total", "counter", "New sessions refused, by reason.")
 	for _, r := range refuseReasons {
 		fmt.Fprintf(out, "frutos_handshakes_refused_total{reason=%q} %d\n", r, st.Refused[r])
+	}
+	metric("frutos_auth_failures_total", "counter", "Handshakes refused as Unauthorized, by the code sent to the client.")
+	for _, c := range jwtauth.Codes {
+		fmt.Fprintf(out, "frutos_auth_failures_total{code=%q} %d\n", c, st.AuthFailures[c])
 	}
 	metric("frutos_disconnects_total", "counter", "Sessions ended, by reason.")
 	for _, r := range engine.Reasons {

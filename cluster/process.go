@@ -20,6 +20,7 @@ import (
 	"github.com/frutos/frutos/internal/handoff"
 	"github.com/frutos/frutos/internal/jwtauth"
 	"github.com/frutos/frutos/internal/workerproto"
+	"github.com/frutos/frutos/logs"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -114,7 +115,7 @@ func Run(ctx context.Context, opts ProcessOptions) error {
 
 	w, err := New(Options{
 		Config: cfg, Redis: target.Client, SessionPrefix: opts.Spec.Tag, Logger: log,
-		Authenticate: VerifyJWT(secret),
+		Authenticate: VerifyJWT(secret, cfg.Auth.Leeway.Duration()),
 	})
 	if err != nil {
 		return err
@@ -169,9 +170,9 @@ func Run(ctx context.Context, opts ProcessOptions) error {
 
 // VerifyJWT is the Authenticator of a real worker: HS256 tokens signed
 // with secret (jwtauth).
-func VerifyJWT(secret string) Authenticator {
+func VerifyJWT(secret string, leeway time.Duration) Authenticator {
 	return func(token string) (Identity, error) {
-		c, err := jwtauth.Verify(secret, token)
+		c, err := jwtauth.VerifyLeeway(secret, token, leeway)
 		return Identity{Sub: c.Sub, Role: c.Role}, err
 	}
 }
@@ -302,12 +303,12 @@ const workerGCPercent = 50
 
 // newProcessLogger logs from level up to info to out and warnings and
 // errors to errOut, as text: the daemon files them as the worker's out and
-// err logs.
+// err logs. A package's component replaces the worker's (logs.UniqueKeys).
 func newProcessLogger(out, errOut io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(splitHandler{
+	return slog.New(logs.UniqueKeys(splitHandler{
 		low:  slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}),
 		high: slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}),
-	})
+	}))
 }
 
 // logLevel reads FRUTOS_LOG_LEVEL (debug, info, warn, error); info by default.

@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
 	"github.com/frutos/frutos/cluster/rooms"
+	"github.com/frutos/frutos/internal/jwtauth"
 )
 
 // Roles a token may carry.
@@ -31,17 +33,25 @@ var clientEvents = map[string]func(w *Worker, s *socket.Socket, args []any){
 }
 
 // authenticate is the namespace middleware: a valid token or
-// connect_error "Unauthorized", and nothing else happens.
+// connect_error "Unauthorized" (the Node original's message) with data
+// {code: missing_token | malformed | bad_signature | expired | bad_claims}
+// (jwtauth.Codes), so that a developer knows what to fix, and nothing else
+// happens. The code says nothing of the secret or the claims' values.
 func (w *Worker) authenticate(s *socket.Socket, next func(*socket.ExtendedError)) {
 	token, _ := s.Handshake().Auth["token"].(string)
 	id, err := w.opts.Authenticate(token)
 	if err == nil && (id.Sub == "" || !validRole(id.Role)) {
-		err = errors.New("token without a subject or with an unknown role")
+		err = fmt.Errorf("%w: token without a subject or with an unknown role", jwtauth.ErrClaims)
 	}
 	if err != nil {
+		code := jwtauth.Code(err)
+		if token == "" {
+			code = jwtauth.CodeMissingToken
+		}
 		w.m.refused(reasonUnauthorized)
-		w.log.Debug("handshake refused", "reason", "unauthorized", "err", err.Error(), "address", s.Handshake().Address)
-		next(socket.NewExtendedError("Unauthorized", nil))
+		w.m.authFailed(code)
+		w.log.Debug("handshake refused", "reason", "unauthorized", "code", code, "err", err.Error(), "address", s.Handshake().Address)
+		next(socket.NewExtendedError("Unauthorized", map[string]any{"code": code}))
 		return
 	}
 	// The token is not kept once verified: nor in memory (a few hundred

@@ -20,7 +20,7 @@ func testPasswordHash(t testing.TB, password string) string {
 func TestChildEnvRoundTrip(t *testing.T) {
 	prod := fullConfig()
 	prod.Env = Production
-	prod.Auth.Secret = "s3cret"
+	prod.Auth.Secret = "s3cret-0123456789abcdef0123456789abcdef"
 	prod.AdminUI.PasswordHash = testPasswordHash(t, "admin-pass")
 	noOrigins := Default()
 	noOrigins.CORS.Origins = nil

@@ -109,6 +109,9 @@ type Auth struct {
 	// Secret is the resolved secret (see Config). Written inline in the file it
 	// is accepted in development only.
 	Secret string `yaml:"secret" json:"secret"`
+	// Leeway is the clock skew tolerated on a token's exp (and nbf): 0 by
+	// default, so an expired token is refused at once. At most 5m.
+	Leeway Duration `yaml:"leeway" json:"leeway"`
 }
 
 // CORS says which browser origins may connect.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -100,14 +101,14 @@ func TestExampleFileIsTheDefaults(t *testing.T) {
 
 func TestExampleFileInProduction(t *testing.T) {
 	got, err := Load(LoadOptions{File: "frutos.yaml", Env: Production,
-		Getenv: envMap("FRUTOS_AUTH_SECRET", "s3cret-from-env")})
+		Getenv: envMap("FRUTOS_AUTH_SECRET", "s3cret-from-env-0123456789abcdef0123")})
 	if err != nil {
 		t.Fatalf("load the example for production: %v", err)
 	}
 	want := Default()
 	want.Env = Production
 	want.Redis.URL = "redis://redis.internal:6379"
-	want.Auth.Secret = "s3cret-from-env"
+	want.Auth.Secret = "s3cret-from-env-0123456789abcdef0123"
 	want.CORS.Origins = []string{"https://app.example.com"}
 	sameConfig(t, got, want)
 }
@@ -283,11 +284,11 @@ env:
 		t.Errorf("development = %+v", dev)
 	}
 
-	prod, err := Load(LoadOptions{Env: Production, Getenv: envMap("FRUTOS_AUTH_SECRET", "x")})
+	prod, err := Load(LoadOptions{Env: Production, Getenv: envMap("FRUTOS_AUTH_SECRET", strings.Repeat("x", 32))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prod.Port != 4002 || prod.Auth.Secret != "x" || prod.Redis.URL != "redis://redis.internal:6379" {
+	if prod.Port != 4002 || prod.Auth.Secret != strings.Repeat("x", 32) || prod.Redis.URL != "redis://redis.internal:6379" {
 		t.Errorf("production = %+v", prod)
 	}
 	// Only the keys present in the section override: ping_timeout stays 8s.

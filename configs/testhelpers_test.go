@@ -42,7 +42,7 @@ func sameConfig(t *testing.T, got, want *Config) {
 
 // prodEnv is an environment under which the defaults pass the production checks.
 var prodEnv = []string{
-	"FRUTOS_AUTH_SECRET", "prod-secret-0123456789abcdef",
+	"FRUTOS_AUTH_SECRET", "prod-secret-0123456789abcdef-0123456789",
 	"REDIS_URL", "redis://redis.internal:6379",
 	"FRUTOS_CORS_ORIGINS", "https://app.example.com",
 }

@@ -63,6 +63,11 @@ func (k *checker) positive(path string, d Duration) {
 	}
 }
 
+// MinProductionSecret is the shortest JWT secret production accepts, in
+// bytes: HS256's key should be at least as long as its 32-byte hash (RFC
+// 7518 3.2); a one-character secret was accepted.
+const MinProductionSecret = 32
+
 func (k *checker) check(c *Config) {
 	prod := c.Env == Production
 
@@ -73,6 +78,10 @@ func (k *checker) check(c *Config) {
 		{"auth.secret", c.Auth.Secret}, {"logs.dir", c.Logs.Dir}, {"logs.date_format", c.Logs.DateFormat},
 		{"redis.streams.name", c.Redis.Streams.Name}, {"redis.streams.session_prefix", c.Redis.Streams.SessionPrefix},
 		{"emit.key", c.Emit.Key}}
+	if c.Auth.Leeway < 0 || c.Auth.Leeway.Duration() > 5*time.Minute {
+		k.failf("auth.leeway", "must be between 0s and 5m (got %s): it only covers clock skew between your backend and this host", c.Auth.Leeway)
+	}
+
 	for i, o := range c.CORS.Origins {
 		texts = append(texts, struct{ path, val string }{"cors.origins[" + strconv.Itoa(i) + "]", o})
 	}
@@ -126,6 +135,10 @@ func (k *checker) check(c *Config) {
 	} else if prod && c.Auth.Secret == "" {
 		k.failf("auth.secret_env", "%s is not set; production needs a JWT secret: export %s=<the secret your backend signs tokens with>",
 			c.Auth.SecretEnv, c.Auth.SecretEnv)
+	} else if prod && len(c.Auth.Secret) < MinProductionSecret {
+		// The length only: never the secret, nor a part of it.
+		k.failf("auth.secret_env", "%s holds %d bytes; production needs a secret of at least %d bytes (an HS256 key as long as its hash): "+
+			"make one with `openssl rand -hex 32` and give your backend the same", c.Auth.SecretEnv, len(c.Auth.Secret), MinProductionSecret)
 	}
 
 	for i, o := range c.CORS.Origins {

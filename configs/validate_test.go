@@ -3,6 +3,7 @@ package configs
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // Validate on hand-built configs: each mutation of Default() must fail with
@@ -43,7 +44,7 @@ func TestValidateFields(t *testing.T) {
 		{"negative orphan grace", func(c *Config) { c.Restart.OrphanGrace = Duration(-1e9) }, "restart.orphan_grace: -1s is negative"},
 		{"zero kill timeout", func(c *Config) { c.Restart.KillTimeout = 0 }, "restart.kill_timeout: must be longer than 0"},
 		{"production, all set", func(c *Config) {
-			c.Env, c.Auth.Secret, c.Redis.URL, c.CORS.Origins = Production, "s", "redis://r:6379", []string{"https://a.example.com"}
+			c.Env, c.Auth.Secret, c.Redis.URL, c.CORS.Origins = Production, strings.Repeat("s", 32), "redis://r:6379", []string{"https://a.example.com"}
 		}, ""},
 	}
 	for _, tc := range tests {
@@ -72,5 +73,19 @@ func TestListItemErrors(t *testing.T) {
 		"frutos.yaml:5:7: cors.origins[2]: true is a boolean; put it in quotes if you mean the text"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+func TestAuthLeewayBounds(t *testing.T) {
+	for _, tc := range []struct {
+		leeway time.Duration
+		ok     bool
+	}{{0, true}, {5 * time.Second, true}, {5 * time.Minute, true}, {-time.Second, false}, {time.Hour, false}} {
+		c := Default()
+		c.Auth.Leeway = Duration(tc.leeway)
+		err := c.Validate()
+		if tc.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "auth.leeway: must be between 0s and 5m")) {
+			t.Errorf("leeway %s: %v", tc.leeway, err)
+		}
 	}
 }

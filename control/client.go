@@ -57,6 +57,20 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return st, err
 }
 
+// RedisURL asks for the running app's Redis URL (password included).
+func (c *Client) RedisURL(ctx context.Context) (RedisURL, error) {
+	var u RedisURL
+	err := c.do(ctx, RouteRedis, nil, &u)
+	return u, err
+}
+
+// Token has the daemon sign a test JWT with its workers' secret.
+func (c *Client) Token(ctx context.Context, req TokenRequest) (Token, error) {
+	var t Token
+	err := c.do(ctx, RouteToken, req, &t)
+	return t, err
+}
+
 // Start starts the app with a resolved configuration and waits until its
 // workers are ready.
 func (c *Client) Start(ctx context.Context, req StartRequest) (Result, error) {

@@ -40,12 +40,14 @@ const (
 	RouteSave    Route = "POST /v1/save"    // {} -> Result
 	RouteKill    Route = "POST /v1/kill"    // {} -> Result; then the daemon exits
 	RouteUpdate  Route = "POST /v1/update"  // {} -> UpdateResult; then the daemon exits, replaced
+	RouteRedis   Route = "GET /v1/redis"    // -> RedisURL (password included: the socket is owner-only)
+	RouteToken   Route = "POST /v1/token"   // TokenRequest -> Token
 )
 
 // Routes lists every route of the API (for tests of both sides).
 func Routes() []Route {
 	return []Route{RoutePing, RouteStatus, RouteStart, RouteStop, RouteRestart, RouteReload,
-		RouteScale, RouteDelete, RouteFlush, RouteSave, RouteKill, RouteUpdate}
+		RouteScale, RouteDelete, RouteFlush, RouteSave, RouteKill, RouteUpdate, RouteRedis, RouteToken}
 }
 
 // Method is the route's HTTP method.
@@ -128,6 +130,10 @@ type Status struct {
 	Daemon        Daemon   `json:"daemon"`
 	Redis         Redis    `json:"redis"`
 	Workers       []Worker `json:"workers"`
+	// Load is how the running app's configuration was loaded (start's
+	// --config, --env, --instances, --port; the --redis URL with its
+	// password redacted): reload loads it the same way, save keeps it.
+	Load LoadOptions `json:"load"`
 }
 
 // StartRequest starts (or adopts the settings of) the app. Config is the
@@ -147,6 +153,32 @@ type LoadOptions struct {
 	Instances string `json:"instances,omitempty"`
 	Port      int    `json:"port,omitempty"`
 	RedisURL  string `json:"redis_url,omitempty"` // kept only when given by flag; may hold a password
+}
+
+// RedisURL is the answer to RouteRedis: the URL of the Redis the running
+// app uses (the embedded one's in development), so that ping and emit
+// reach it from a shell that has no REDIS_URL. It may hold a password:
+// never print it unredacted.
+type RedisURL struct {
+	URL      string `json:"url"`
+	Embedded bool   `json:"embedded"`
+}
+
+// TokenRequest asks the daemon to sign a test JWT with the secret its
+// workers verify (frutos token): a shell without the FRUTOS_AUTH_SECRET of
+// the start would sign with another one.
+type TokenRequest struct {
+	Sub    string  `json:"sub"`
+	Role   string  `json:"role"`
+	TTLSec float64 `json:"ttl_sec"`
+}
+
+// Token is the answer to RouteToken. Secret says which secret signed it
+// (its source, never its value): "the configured secret
+// (FRUTOS_AUTH_SECRET)" or "development secret <home>/dev-secret".
+type Token struct {
+	Token  string `json:"token"`
+	Secret string `json:"secret"`
 }
 
 // Target selects workers: an id, or all of them.
@@ -202,6 +234,15 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// StartTimeout is how long the daemon gives a start (RouteStart) before it
+// undoes it and answers an error: every worker has listen_timeout to get
+// ready, started side by side, plus time to spawn them. The CLI waits a
+// little longer than this, so that a start it gave up on is never left
+// running.
+func StartTimeout(listenTimeout time.Duration) time.Duration {
+	return 2*listenTimeout + 20*time.Second
+}
 
 // DefaultTimeout bounds a control request when the caller gives none.
 const DefaultTimeout = 10 * time.Second

@@ -28,6 +28,35 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc(string(control.RouteStatus), func(w http.ResponseWriter, r *http.Request) {
 		reply(w, d.Status())
 	})
+	mux.HandleFunc(string(control.RouteRedis), func(w http.ResponseWriter, r *http.Request) {
+		a := d.currentApp()
+		if a == nil {
+			failErr(w, notFoundf("no app started: its Redis is not known"))
+			return
+		}
+		d.mu.Lock()
+		u := control.RedisURL{URL: a.cfg.Redis.URL, Embedded: a.rstat.Embedded}
+		d.mu.Unlock()
+		reply(w, u)
+	})
+	mux.HandleFunc(string(control.RouteToken), func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+		if err != nil {
+			failErr(w, badRequestf("read request: %v", err))
+			return
+		}
+		var req control.TokenRequest
+		if err := decode(body, &req); err != nil {
+			failErr(w, err)
+			return
+		}
+		tok, err := d.Token(req)
+		if err != nil {
+			failErr(w, err)
+			return
+		}
+		reply(w, tok)
+	})
 	mux.HandleFunc(string(control.RouteStart), d.op(func(ctx context.Context, body []byte) (string, error) {
 		var req control.StartRequest
 		if err := decode(body, &req); err != nil {
@@ -36,6 +65,9 @@ func (d *Daemon) routes() http.Handler {
 		cfg, err := configFrom(req.Config)
 		if err != nil {
 			return "", err
+		}
+		if msg, resumed, err := d.resumeStopped(ctx); resumed || err != nil {
+			return msg, err
 		}
 		if err := d.StartApp(ctx, cfg, req.Load); err != nil {
 			return "", err

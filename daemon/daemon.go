@@ -41,6 +41,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/jwtauth"
 	"github.com/frutos/frutos/internal/workerproto"
 	"github.com/frutos/frutos/redisctl"
 )
@@ -293,6 +294,13 @@ func (d *Daemon) Kill() { d.stopOnce.Do(func() { close(d.stop) }) }
 // configured (development), a Redis check, the public port, then the
 // workers, ready. Any failure undoes what was done.
 func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control.LoadOptions) error {
+	if err := ThisMachine().checkCapacity(cfg.Instances.Count()); err != nil {
+		return err
+	}
+	// The CLI waits this long, and a bit more: a start that cannot end in
+	// time is undone here, rather than going on after the CLI gave up.
+	ctx, cancel := context.WithTimeout(ctx, control.StartTimeout(cfg.Restart.ListenTimeout.Duration()))
+	defer cancel()
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
 	if n := d.sup.Count(); n > 0 {
@@ -367,6 +375,68 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	return nil
 }
 
+// resumeStopped starts again the workers that `stop` stopped (or that
+// ended errored), as PM2's start does; resumed is false when the app has
+// no workers (start it) or none stopped (it already runs). They run the
+// app's configuration: reload applies a new one.
+func (d *Daemon) resumeStopped(ctx context.Context) (msg string, resumed bool, err error) {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	var ids []int
+	for _, w := range d.sup.Workers() {
+		if w.Status == control.StatusStopped || w.Status == control.StatusErrored {
+			ids = append(ids, w.ID)
+		}
+	}
+	a := d.currentApp()
+	if len(ids) == 0 || a == nil {
+		return "", false, nil
+	}
+	var errs []error
+	for _, id := range ids {
+		if _, err := d.sup.Restart(ctx, control.Target{ID: id}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", true, err
+	}
+	return fmt.Sprintf("started %s %v of %s again (stopped before; `frutos reload` applies a new configuration)",
+		plural(len(ids), "stopped worker", "stopped workers"), ids, a.cfg.App), true, nil
+}
+
+// Token signs a test JWT with the secret the app's workers verify.
+func (d *Daemon) Token(req control.TokenRequest) (control.Token, error) {
+	a := d.currentApp()
+	if a == nil {
+		return control.Token{}, notFoundf("no app started: its workers' secret is not known")
+	}
+	d.mu.Lock()
+	cfg := a.cfg
+	d.mu.Unlock()
+	secret, generated, err := jwtauth.ResolveSecret(cfg)
+	if err != nil {
+		return control.Token{}, err
+	}
+	tok, err := jwtauth.Mint(secret, req.Sub, req.Role, time.Duration(req.TTLSec*float64(time.Second)))
+	if err != nil {
+		return control.Token{}, badRequestf("%v", err)
+	}
+	source := "the configured secret (" + cfg.Auth.SecretEnv + ")"
+	if generated {
+		source = "development secret " + filepath.Join(cfg.Home, jwtauth.DevSecretFile)
+	}
+	return control.Token{Token: tok, Secret: source}, nil
+}
+
+// plural is "1 worker", "2 workers".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 func (d *Daemon) currentApp() *app {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -410,11 +480,34 @@ func (d *Daemon) Reload(ctx context.Context, cfg *configs.Config, load *control.
 		d.mu.Lock()
 		a.cfg = cfg
 		if load != nil {
-			a.load = *load
+			a.load = keepStartOptions(a.load, *load)
 		}
 		d.mu.Unlock()
 	}
 	return d.sup.Reload(ctx, cfg)
+}
+
+// keepStartOptions is how a reloaded app's configuration was loaded: what
+// the reload gave, and what start was given for the rest (a reload
+// without --port keeps start's --port, in the status and in save's
+// dump.json, so that resurrect starts on that port).
+func keepStartOptions(start, reload control.LoadOptions) control.LoadOptions {
+	if reload.File == "" {
+		reload.File = start.File
+	}
+	if reload.Env == "" {
+		reload.Env = start.Env
+	}
+	if reload.Instances == "" {
+		reload.Instances = start.Instances
+	}
+	if reload.Port == 0 {
+		reload.Port = start.Port
+	}
+	if reload.RedisURL == "" || reload.RedisURL == configs.RedactURL(start.RedisURL) {
+		reload.RedisURL = start.RedisURL
+	}
+	return reload
 }
 
 // restartOnly names a setting that reload cannot change, if one changed.
@@ -508,6 +601,8 @@ func (d *Daemon) Status() control.Status {
 		st.LogsDir = a.cfg.LogsDir()
 		st.LogTimestamps, st.LogDateFormat = a.cfg.Logs.Timestamps, a.cfg.Logs.DateFormat
 		st.Redis = a.rstat
+		st.Load = a.load
+		st.Load.RedisURL = configs.RedactURL(a.load.RedisURL)
 	}
 	return st
 }
@@ -524,7 +619,17 @@ func (d *Daemon) Flush(t control.Target) ([]string, error) {
 	if !t.All {
 		id = &t.ID
 	}
-	return files.Truncate(id)
+	emptied, err := files.Truncate(id)
+	if err == nil && id != nil && len(emptied) == 0 {
+		// `flush 99` said "no log files to empty" and exit 0, where
+		// `logs 99` fails: a worker id that names nothing is a mistake.
+		var ids []int
+		for _, w := range d.sup.Workers() {
+			ids = append(ids, w.ID)
+		}
+		return nil, badRequestf("no worker %d and no log files of one (workers: %v)", *id, ids)
+	}
+	return emptied, err
 }
 
 // lazyLogs opens log files with the log settings of the running app.

@@ -686,6 +686,11 @@ func (s *Supervisor) Scale(ctx context.Context, req control.ScaleRequest) (strin
 	if want < 0 {
 		return "", badRequestf("cannot scale to %d workers", want)
 	}
+	if want > n {
+		if err := ThisMachine().checkCapacity(want); err != nil {
+			return "", err
+		}
+	}
 	switch {
 	case want > n:
 		next := 0
@@ -794,7 +799,7 @@ func (s *Supervisor) targets(t control.Target) ([]*slot, error) {
 	}
 	sl := s.slots[t.ID]
 	if sl == nil {
-		return nil, notFoundf("no worker %d (workers: %v)", t.ID, slices.Sorted(maps.Keys(s.slots)))
+		return nil, badRequestf("no worker %d (workers: %v)", t.ID, slices.Sorted(maps.Keys(s.slots)))
 	}
 	return []*slot{sl}, nil
 }

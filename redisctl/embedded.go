@@ -30,7 +30,8 @@ const embeddedProbe = time.Second
 // has no password and keeps nothing on disk.
 //
 // It supports what the Socket.IO adapter and emitter use (PUBLISH,
-// SUBSCRIBE, PSUBSCRIBE, PUBSUB NUMSUB, PING, INFO without a server section)
+// SUBSCRIBE, PSUBSCRIBE, PUBSUB NUMSUB, PING, INFO with a server section of
+// its own: EmbeddedVersion, standalone)
 // but not sharded pub/sub (SPUBLISH, SSUBSCRIBE), so redis.sharded must stay
 // off with it. Production refuses it: hosts must share one real Redis.
 type Embedded struct {
@@ -100,12 +101,44 @@ func StartEmbeddedAt(home, addr string) (*Embedded, error) {
 		srv.Close()
 		return nil, fmt.Errorf("embedded redis: %w", err)
 	}
+	srv.Server().SetPreHook(embeddedInfo(srv))
 	e := &Embedded{srv: srv, url: "redis://" + srv.Addr(), file: filepath.Join(home, EmbeddedURLFile)}
 	if err := writeFileAtomic(e.file, []byte(e.url+"\n"), 0o600); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("embedded redis: publish its URL: %w", err)
 	}
 	return e, nil
+}
+
+// EmbeddedVersion is the redis_version the embedded Redis reports in INFO:
+// not a Redis release (it lacks sharded pub/sub, persistence, ...), so
+// that nothing mistakes it for one.
+const EmbeddedVersion = "0.0.0-embedded"
+
+// embeddedInfo answers INFO, INFO server and INFO all/default/everything
+// with a server section (miniredis has none: `ping --json` reported an
+// empty version and mode) followed by the clients section; other sections
+// go to miniredis.
+func embeddedInfo(srv *miniredis.Miniredis) server.Hook {
+	return func(c *server.Peer, cmd string, args ...string) bool {
+		if !strings.EqualFold(cmd, "INFO") || len(args) > 1 {
+			return false
+		}
+		section := ""
+		if len(args) == 1 {
+			section = strings.ToLower(args[0])
+		}
+		serverSection := "# Server\r\nredis_version:" + EmbeddedVersion + "\r\nredis_mode:standalone\r\nfrutos_embedded:1\r\n"
+		switch section {
+		case "server":
+			c.WriteBulk(serverSection)
+		case "", "all", "default", "everything":
+			c.WriteBulk(serverSection + "\r\n# Clients\r\nconnected_clients:" + strconv.Itoa(srv.Server().ClientsLen()) + "\r\n")
+		default:
+			return false
+		}
+		return true
+	}
 }
 
 // URL is the server's redis:// URL.

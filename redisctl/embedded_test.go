@@ -104,8 +104,10 @@ func TestEmbeddedPing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Ping the embedded Redis: %v", err)
 	}
-	if res.Version != "" {
-		t.Logf("embedded version %q", res.Version)
+	// Bug 11: `ping --json` on the embedded Redis gave "version": "" and
+	// "server_mode": "" (miniredis's INFO has no server section).
+	if res.Version != EmbeddedVersion || res.ServerMode != "standalone" {
+		t.Errorf("embedded version %q, server mode %q; want %q, standalone", res.Version, res.ServerMode, EmbeddedVersion)
 	}
 }
 

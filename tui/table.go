@@ -70,17 +70,11 @@ var columns = []column[control.Worker]{
 		total: func([]control.Worker) string { return "all" }},
 	{title: "PID", width: 7, right: true, drop: 4, cell: func(w control.Worker) string { return orDash(w.PID > 0, strconv.Itoa(w.PID)) }},
 	{title: "STATUS", width: 9, cell: statusWord, total: func(ws []control.Worker) string {
-		n := 0
-		for _, w := range ws {
-			if w.Status == control.StatusOnline {
-				n++
-			}
-		}
-		return fmt.Sprintf("%d/%d up", n, len(ws))
+		return fmt.Sprintf("%d/%d up", Totals(ws).Online, len(ws))
 	}},
 	{title: "UPTIME", width: 7, right: true, drop: 3, cell: func(w control.Worker) string { return orDash(w.PID > 0, FormatDuration(w.UptimeSec)) }},
 	{title: "↺", width: 4, right: true, drop: 2, cell: func(w control.Worker) string { return strconv.Itoa(w.Restarts) },
-		total: sumInt(func(w control.Worker) int { return w.Restarts })},
+		total: func(ws []control.Worker) string { return strconv.Itoa(Totals(ws).Restarts) }},
 	{title: "CPU", width: 6, right: true, cell: func(w control.Worker) string { return orDash(w.PID > 0, cpuText(w.CPU)) },
 		total: func(ws []control.Worker) string { return cpuText(clusterCPU(ws)) }},
 	{title: "RSS", width: 9, right: true, cell: func(w control.Worker) string {
@@ -88,24 +82,12 @@ var columns = []column[control.Worker]{
 	},
 		total: func(ws []control.Worker) string { return FormatBytes(clusterRSS(ws)) }},
 	{title: "CONNS", width: 6, right: true, cell: func(w control.Worker) string { return strconv.Itoa(w.Connections) },
-		total: sumInt(func(w control.Worker) int { return w.Connections })},
+		total: func(ws []control.Worker) string { return strconv.Itoa(clusterConns(ws)) }},
 	{title: "EV/S", width: 7, right: true, drop: 1, cell: func(w control.Worker) string { return rateText(w.EventsPerS) },
-		total: func(ws []control.Worker) string {
-			var r float64
-			for _, w := range ws {
-				r += w.EventsPerS
-			}
-			return rateText(r)
-		}},
+		total: func(ws []control.Worker) string { return rateText(Totals(ws).EventsPerS) }},
 	// Wide terminals only.
 	{title: "DELIVERED", width: 10, right: true, drop: 9, cell: func(w control.Worker) string { return strconv.FormatUint(w.Delivered, 10) },
-		total: func(ws []control.Worker) string {
-			var n uint64
-			for _, w := range ws {
-				n += w.Delivered
-			}
-			return strconv.FormatUint(n, 10)
-		}},
+		total: func(ws []control.Worker) string { return strconv.FormatUint(Totals(ws).Delivered, 10) }},
 	{title: "WS/POLL", width: 9, right: true, drop: 8, cell: func(w control.Worker) string {
 		return fmt.Sprintf("%d/%d", w.Transports["websocket"], w.Transports["polling"])
 	}},
@@ -136,45 +118,43 @@ func orDash(ok bool, s string) string {
 	return "-"
 }
 
-func sumInt(f func(control.Worker) int) func([]control.Worker) string {
-	return func(ws []control.Worker) string {
-		n := 0
-		for _, w := range ws {
-			n += f(w)
-		}
-		return strconv.Itoa(n)
-	}
+// Total is the cluster's row of the process table: what monit's totals
+// row and frutos status's "all" row show.
+type Total struct {
+	Online      int     // workers online
+	Restarts    int     // restarts of every worker
+	CPU         float64 // percent of one core, workers with a process
+	Memory      uint64  // RSS bytes, workers with a process
+	Connections int
+	EventsPerS  float64
+	Delivered   uint64
 }
 
-// clusterCPU and clusterRSS add up the workers that have a process, as
-// the table shows them.
-func clusterCPU(ws []control.Worker) float64 {
-	var c float64
+// Totals adds up the workers. CPU and memory count the workers that have
+// a process, as the table shows them.
+func Totals(ws []control.Worker) Total {
+	var t Total
 	for _, w := range ws {
+		if w.Status == control.StatusOnline {
+			t.Online++
+		}
 		if w.PID > 0 {
-			c += w.CPU
+			t.CPU += w.CPU
+			t.Memory += w.Memory
 		}
+		t.Restarts += w.Restarts
+		t.Connections += w.Connections
+		t.EventsPerS += w.EventsPerS
+		t.Delivered += w.Delivered
 	}
-	return c
+	return t
 }
 
-func clusterRSS(ws []control.Worker) uint64 {
-	var m uint64
-	for _, w := range ws {
-		if w.PID > 0 {
-			m += w.Memory
-		}
-	}
-	return m
-}
+func clusterCPU(ws []control.Worker) float64 { return Totals(ws).CPU }
 
-func clusterConns(ws []control.Worker) int {
-	n := 0
-	for _, w := range ws {
-		n += w.Connections
-	}
-	return n
-}
+func clusterRSS(ws []control.Worker) uint64 { return Totals(ws).Memory }
+
+func clusterConns(ws []control.Worker) int { return Totals(ws).Connections }
 
 // layout picks the columns of all that fit width (after the selection
 // marker), dropping the least needed first, and gives the last one the

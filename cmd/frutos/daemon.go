@@ -11,6 +11,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/daemon"
+	"github.com/frutos/frutos/logs"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -42,7 +43,10 @@ the configuration, as frutos start would, and exits non-zero if it cannot
 (a container's main process: the orchestrator restarts it).`,
 		Example: "  frutos daemon\n  frutos daemon --resurrect\n  frutos daemon --start --env production --instances max",
 		Args:    cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkPortFlag(c, opts.Flags.Port); err != nil {
+				return err
+			}
 			if opts.Start && opts.Resurrect {
 				return usageErrorf("--start and --resurrect exclude each other")
 			}
@@ -75,7 +79,7 @@ func runDaemon(opts *daemonOptions) error {
 		}
 	}
 	home := opts.Home()
-	log := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(logs.UniqueKeys(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	redisctl.QuietLibraryLogs(log)
 	dopts := daemon.Options{
 		Home:    home,

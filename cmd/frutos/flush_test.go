@@ -60,7 +60,7 @@ func TestFlushUnknownWorkerAndNothingToFlush(t *testing.T) {
 	}
 	h.write(t, 2, logs.Out, "a\n")
 	code, _, errOut := h.run("flush", "5")
-	if code != exitFailure || !strings.Contains(errOut, "no logs for worker 5") || !strings.Contains(errOut, "workers with logs: 2") {
+	if code != exitUsage || !strings.Contains(errOut, "no logs for worker 5") || !strings.Contains(errOut, "workers with logs: 2") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	if code, _, _ := h.run("flush", "two"); code != exitUsage {

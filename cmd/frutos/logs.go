@@ -145,7 +145,7 @@ func unknownWorker(loc logLocation, files []logs.File, id int) error {
 	if len(have) > 0 {
 		msg = "workers with logs: " + strings.Join(have, ", ")
 	}
-	return withCode(exitFailure, fmt.Errorf("no logs for worker %d in %s; %s", id, loc.Dir, msg),
+	return withCode(exitUsage, fmt.Errorf("no logs for worker %d in %s; %s", id, loc.Dir, msg),
 		"run 'frutos status' to see the workers, or 'frutos logs' for all of them")
 }
 

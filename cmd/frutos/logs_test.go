@@ -141,7 +141,7 @@ func TestLogsUnknownWorkerListsThePresentOnes(t *testing.T) {
 	h.write(t, 0, logs.Out, "x\n")
 	h.write(t, 3, logs.Err, "y\n")
 	code, out, errOut := h.run("logs", "7", "--nostream")
-	if code != exitFailure || out != "" {
+	if code != exitUsage || out != "" {
 		t.Fatalf("exit %d, stdout %q", code, out)
 	}
 	if !strings.Contains(errOut, "no logs for worker 7") || !strings.Contains(errOut, "workers with logs: 0, 3") {

@@ -64,7 +64,25 @@ func (c cleanupAfter) Run() int {
 //	subst FILE...          expand $VARS inside files
 //	jwtclaims              verify the token on the last stdout with the secret frutos
 //	                       would use (env, then the home's dev-secret); print its claims
+//	freeport NAME          set $NAME to a loopback port nothing listens on
+//	waitworkers N [status] wait until the daemon lists N workers, all online (or status)
+//	waitfile FILE REGEXP   wait until FILE has a line matching REGEXP
+//	ownredis NAME [OPTS]   start a redis-server for this script alone; $NAME is its URL,
+//	                       $NAME_ADDR its host:port
+//	                       (scripts that start a daemon use one, not the shared $REDIS)
+//	connect URL TOKEN      open a Socket.IO session; print "connected" or
+//	                       "connect_error <message> <data JSON>" (TOKEN: a JWT, - for
+//	                       none, stdout for the last stdout, mint:SECRET:SUB:TTL[:ROLE]
+//	                       to sign one here, expired if TTL < 0)
+//
+// `frutos` is the built binary (frutosbin), as a user runs it: `frutos
+// start` starts a real daemon and real workers from it. A daemon a script
+// leaves running for $FRUTOS_HOME is killed when the script ends.
+// SYSTEMD_UNIT_PATH starts with $WORK/systemd (then systemd's own
+// directories), so that frutos looks for and writes units there, never in
+// the machine's.
 func TestScripts(t *testing.T) {
+	bin := frutosbin.Path(t)
 	plain := redistest.Start(t)
 	withPW := redistest.Start(t, "--requirepass", "s3cret-Pw")
 	silent := redistest.Silent(t)
@@ -79,19 +97,30 @@ func TestScripts(t *testing.T) {
 			env.Setenv("PW_ADDR", withPW.Addr())
 			env.Setenv("SILENT_ADDR", silent)
 			env.Setenv("CLOSED_PORT", strconv.Itoa(closed))
-			env.Setenv("FRUTOS_HOME", filepath.Join(env.WorkDir, "home"))
+			home := filepath.Join(env.WorkDir, "home")
+			env.Setenv("FRUTOS_HOME", home)
 			env.Setenv("NO_COLOR", "1")
+			env.Setenv("PATH", filepath.Dir(bin)+string(filepath.ListSeparator)+env.Getenv("PATH"))
+			env.Setenv("SYSTEMD_UNIT_PATH", filepath.Join(env.WorkDir, "systemd")+":") // then systemd's own
 			env.Values[scriptStateKey{}] = &scriptState{}
-			env.Defer(func() { env.Values[scriptStateKey{}].(*scriptState).close() })
+			env.Defer(func() {
+				stopDaemon(bin, home, env.Vars)
+				env.Values[scriptStateKey{}].(*scriptState).close()
+			})
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":     cmdExits,
-			"subscribe": cmdSubscribe,
-			"received":  cmdReceived,
-			"embedded":  cmdEmbedded,
-			"subst":     cmdSubst,
-			"jwtclaims": cmdJWTClaims,
+			"exits":       cmdExits,
+			"subscribe":   cmdSubscribe,
+			"received":    cmdReceived,
+			"embedded":    cmdEmbedded,
+			"subst":       cmdSubst,
+			"jwtclaims":   cmdJWTClaims,
+			"freeport":    cmdFreePort,
+			"waitworkers": cmdWaitWorkers,
+			"waitfile":    cmdWaitFile,
+			"ownredis":    cmdOwnRedis,
+			"connect":     cmdConnect,
 		},
 	})
 }

@@ -32,7 +32,8 @@ read its version and mode, and make a pub/sub round trip on a channel of its
 own (SUBSCRIBE, PUBLISH, receive), which is what the Socket.IO adapter needs.
 
 The URL is --redis, else REDIS_URL, else redis.url of the configuration, else
-(development only) the embedded Redis of a running 'frutos start'. Forms:
+(development only) the Redis of a running 'frutos start' (its REDIS_URL, or
+its embedded Redis). Forms:
   redis://[user:password@]host:6379[/db]   rediss://... (TLS)
   unix:///path/to/redis.sock[?db=N]
   redis+sentinel://host:26379[/db]?master_name=NAME[&addr=host2:26379][&password=...]
@@ -141,10 +142,10 @@ func runPing(opts *pingOptions) error {
 
 	version := res.Version
 	switch {
+	case conn.Embedded || version == redisctl.EmbeddedVersion:
+		version = "embedded development Redis (miniredis)"
 	case version != "":
 		version = "Redis " + version
-	case conn.Embedded:
-		version = "embedded development Redis (miniredis)"
 	default:
 		version = "unknown version (INFO has no server section)"
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -22,7 +23,7 @@ type redisFlags struct {
 }
 
 func addRedisFlags(fl *pflag.FlagSet, rf *redisFlags) {
-	fl.StringVar(&rf.URL, "redis", "", "Redis URL (default: REDIS_URL, then redis.url of the config, then the embedded development Redis)")
+	fl.StringVar(&rf.URL, "redis", "", "Redis URL (default: REDIS_URL, then redis.url of the config, then the running daemon's Redis)")
 	fl.DurationVar(&rf.Timeout, "timeout", defaultRedisTimeout, "give up on Redis after this long")
 }
 
@@ -54,11 +55,20 @@ func loadRedisConfig(f *Factory, rf redisFlags) (*configs.Config, error) {
 }
 
 // openRedis resolves the Redis URL (--redis > REDIS_URL > redis.url in the
-// config file > in development only, the embedded Redis of the state home)
+// config file > in development only, the embedded Redis of the state home
+// or the Redis of the home's running daemon)
 // and opens a fail-fast client; nothing is dialled yet. Exit codes: 3 for a
 // bad URL in the environment or the file, 4 when no Redis can be found.
 func openRedis(f *Factory, rf redisFlags, cfg *configs.Config) (*redisConn, error) {
 	raw, embedded, err := redisctl.Resolve(cfg)
+	fromDaemon := false
+	if errors.Is(err, redisctl.ErrNoEmbedded) {
+		// Nothing configured here: the Redis of the running daemon, as a
+		// shell without the REDIS_URL its start had.
+		if u, ok := daemonRedis(f.Daemon()); ok {
+			raw, embedded, fromDaemon, err = u.URL, u.Embedded, true, nil
+		}
+	}
 	switch {
 	case errors.Is(err, redisctl.ErrNoEmbedded):
 		return nil, withCode(exitRedis, fmt.Errorf("no Redis URL is configured and no embedded Redis is running for %s", cfg.Home),
@@ -67,11 +77,23 @@ func openRedis(f *Factory, rf redisFlags, cfg *configs.Config) (*redisConn, erro
 		return nil, withCode(exitConfig, err, "set REDIS_URL or redis.url")
 	}
 	source := redisSource(f, rf, embedded)
+	if fromDaemon && !embedded {
+		source = "the running daemon"
+	}
 	t, err := redisctl.Open(raw, redisctl.FailFast())
 	if err != nil {
 		return nil, withCode(exitConfig, fmt.Errorf("%s: %w", source, err), "forms: "+redisctl.Examples)
 	}
 	return &redisConn{Config: cfg, Target: t, Source: source, Embedded: embedded}, nil
+}
+
+// daemonRedis asks the daemon of the state home, if one runs an app, for
+// its Redis URL; briefly: no daemon is the common case.
+func daemonRedis(c *control.Client) (control.RedisURL, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	u, err := c.RedisURL(ctx)
+	return u, err == nil && u.URL != ""
 }
 
 // connectRedis is loadRedisConfig then openRedis, for commands that need

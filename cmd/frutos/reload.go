@@ -13,14 +13,14 @@ import (
 type reloadOptions struct {
 	IO     *IOStreams
 	Daemon func() *control.Client
-	Config func(configs.Flags) (*configs.Config, error)
+	Getenv func(string) string
 	File   func() string
 	Env    func() string
 	JSON   bool
 }
 
 func newCmdReload(f *Factory, runF func(*reloadOptions) error) *cobra.Command {
-	opts := &reloadOptions{IO: f.IO, Daemon: f.Daemon, Config: f.Config,
+	opts := &reloadOptions{IO: f.IO, Daemon: f.Daemon, Getenv: f.Getenv,
 		File: func() string { return f.ConfigFile }, Env: func() string { return f.Env }}
 	cmd := &cobra.Command{
 		Use:   "reload",
@@ -33,7 +33,10 @@ worker that never gets ready stops the reload and the old one keeps serving.
 Reload runs the frutos binary found now (upgrade it in place, then reload)
 and the configuration loaded now: limits, CORS, auth secret, recovery, logs
 and restart settings change at reload. The port, the host, the state home
-and the Redis URL and channel settings need delete then start.`,
+and the Redis URL and channel settings need delete then start.
+
+Reload loads the configuration as start did: start's --config, --env,
+--instances and --port stay, unless --config or --env is given here.`,
 		Example: "  frutos reload\n  frutos reload --env production --config /etc/frutos/frutos.yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -48,7 +51,14 @@ and the Redis URL and channel settings need delete then start.`,
 }
 
 func runReload(opts *reloadOptions) error {
-	cfg, err := opts.Config(configs.Flags{})
+	ctx, cancel := context.WithTimeout(context.Background(), control.DefaultTimeout)
+	st, err := opts.Daemon().Status(ctx)
+	cancel()
+	if err != nil {
+		return daemonError(err)
+	}
+	file, env, flags := reloadLoad(opts.File(), opts.Env(), st.Load)
+	cfg, err := configs.Load(configs.LoadOptions{File: file, Env: env, Getenv: opts.Getenv, Flags: flags})
 	if err != nil {
 		return err
 	}
@@ -56,9 +66,25 @@ func runReload(opts *reloadOptions) error {
 	if err != nil {
 		return err
 	}
-	load := loadOptions(opts.File(), opts.Env(), configs.Flags{})
+	load := loadOptions(file, env, flags)
 	req := control.ReloadRequest{Config: raw, Load: &load}
 	return callDaemon(opts.IO, opts.JSON, func(ctx context.Context) (control.Result, error) {
 		return opts.Daemon().Reload(ctx, req)
 	})
+}
+
+// reloadLoad is how reload loads the configuration: as start did (its
+// --config, --env, --instances and --port, which the daemon reports),
+// except for the global flags given to reload itself. A cluster started
+// with --port 4152 could not be reloaded: reload read PORT or 3000, a
+// "changed" listen address. The --redis URL is not reused (the status
+// has it redacted): the daemon keeps the Redis it has.
+func reloadLoad(file, env string, start control.LoadOptions) (string, string, configs.Flags) {
+	if file == "" {
+		file = start.File
+	}
+	if env == "" {
+		env = start.Env
+	}
+	return file, env, configs.Flags{Instances: start.Instances, Port: start.Port}
 }

@@ -1,8 +1,39 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 )
+
+// commandGroups orders root help by purpose, the way gh groups its
+// commands, rather than alphabetically: each group and its commands.
+var commandGroups = []struct {
+	id, title string
+	commands  []string
+}{
+	{"run", "Run the cluster:", []string{"start", "stop", "restart", "reload", "scale", "delete", "kill"}},
+	{"watch", "Watch it:", []string{"status", "describe", "logs", "monit", "flush"}},
+	{"keep", "Keep it running across reboots:", []string{"save", "resurrect", "startup", "daemon"}},
+	{"redis", "Redis, events and clients:", []string{"ping", "emit", "token"}},
+	{"check", "Check and measure:", []string{"doctor", "bench", "version"}},
+}
+
+// groupCommands puts root's commands in commandGroups; one not listed
+// stays under "Additional Commands".
+func groupCommands(root *cobra.Command) {
+	group := map[string]string{}
+	for _, g := range commandGroups {
+		root.AddGroup(&cobra.Group{ID: g.id, Title: g.title})
+		for _, name := range g.commands {
+			group[name] = g.id
+		}
+	}
+	for _, c := range root.Commands() {
+		c.GroupID = group[c.Name()]
+	}
+	root.SetHelpCommandGroupID("check")
+}
 
 func newRootCmd(f *Factory) *cobra.Command {
 	root := &cobra.Command{
@@ -33,6 +64,7 @@ with Node backends using @socket.io/redis-emitter.`,
 		newCmdDaemon(f, nil),
 		newCmdStart(f, nil),
 		newCmdStatus(f, nil),
+		newCmdDescribe(f, nil),
 		newCmdStop(f, nil),
 		newCmdRestart(f, nil),
 		newCmdReload(f, nil),
@@ -49,7 +81,13 @@ with Node backends using @socket.io/redis-emitter.`,
 		newCmdAdminUI(f, nil),
 		newCmdMonit(f, nil),
 		newCmdBench(f, nil),
+		newCmdDoctor(f, nil),
 	)
+	groupCommands(root)
+	// frutos --version / -v, as PM2's: the line `frutos version` prints.
+	b := buildInfo()
+	root.Version = fmt.Sprintf("%s (commit %s, %s, %s)", b.Version, b.Commit, b.GoVersion, b.Platform)
+	root.SetVersionTemplate("frutos {{.Version}}\n")
 	root.InitDefaultCompletionCmd() // cobra's, made now so that typeArgErrors reaches it
 	typeArgErrors(root)
 	return root

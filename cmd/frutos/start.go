@@ -43,7 +43,10 @@ With no Redis configured in development, an embedded one is started.`,
   frutos start --env production --config /etc/frutos/frutos.yaml
   REDIS_URL=redis://10.0.0.5:6379 frutos start --instances 4 --port 8080`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := checkPortFlag(c, opts.Flags.Port); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -65,6 +68,16 @@ func runStart(opts *startOptions) error {
 	}
 	load := loadOptions(opts.File(), opts.Env(), opts.Flags)
 	return startApp(opts.IO, cfg, load, opts.Executable, opts.JSON)
+}
+
+// checkPortFlag refuses a --port that is no TCP port. 0 is refused too:
+// configs.Flags reads 0 as "not given", and `--port 0` silently meant
+// 3000 (PORT=0 is refused as well).
+func checkPortFlag(c *cobra.Command, port int) error {
+	if c.Flags().Changed("port") && (port < 1 || port > 65535) {
+		return usageErrorf("--port %d is not a TCP port; use 1-65535", port)
+	}
+	return nil
 }
 
 // loadOptions records how the configuration was loaded (for save and
@@ -95,7 +108,7 @@ func startApp(io *IOStreams, cfg *configs.Config, load control.LoadOptions, exe 
 	if err != nil {
 		return err
 	}
-	timeout := cfg.Restart.ListenTimeout.Duration()*2 + 30*time.Second
+	timeout := control.StartTimeout(cfg.Restart.ListenTimeout.Duration()) + 15*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	fmt.Fprintf(io.ErrOut, "starting %d workers of %s (%s) on %s:%d...\n", cfg.Instances.Count(), cfg.App, cfg.Env, cfg.Host, cfg.Port)

@@ -49,7 +49,7 @@ enable it are printed.`,
 
 var unitTemplate = template.Must(template.New("unit").Parse(`[Unit]
 Description=frutos realtime tier (Socket.IO workers)
-Documentation=frutos --help
+Documentation=https://github.com/frutos/frutos#readme
 After=network-online.target redis-server.service
 Wants=network-online.target
 

@@ -159,9 +159,7 @@ func printStatus(io *IOStreams, st control.Status, asJSON bool) error {
 		fmt.Fprintf(io.Out, "redis %s%s %s, %.2f ms\n", st.Redis.URL, kind, state, st.Redis.LatencyMs)
 	}
 	tw := tabwriter.NewWriter(io.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPID\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY\tCONNS\tEV/S\tREDIS")
-	var conns int
-	var mem uint64
+	fmt.Fprintln(tw, "ID\tPID\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY\tCONNS\tEV/S\tREDIS\tLAST EXIT")
 	for _, w := range st.Workers {
 		pid, up := "-", "-"
 		if w.PID > 0 {
@@ -175,13 +173,17 @@ func printStatus(io *IOStreams, st control.Status, asJSON bool) error {
 		if w.Adopted {
 			status += " (adopted)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%d\t%.0f\t%s\n",
-			w.ID, pid, status, up, w.Restarts, w.CPU, tui.FormatBytes(w.Memory), w.Connections, w.EventsPerS, redis)
-		conns += w.Connections
-		mem += w.Memory
+		lastExit := w.LastExit
+		if lastExit == "" {
+			lastExit = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%.1f%%\t%s\t%d\t%.0f\t%s\t%s\n",
+			w.ID, pid, status, up, w.Restarts, w.CPU, tui.FormatBytes(w.Memory), w.Connections, w.EventsPerS, redis, lastExit)
 	}
 	if len(st.Workers) > 1 {
-		fmt.Fprintf(tw, "all\t\t\t\t\t\t%s\t%d\t\t\n", tui.FormatBytes(mem), conns)
+		t := tui.Totals(st.Workers)
+		fmt.Fprintf(tw, "all\t\t%d/%d up\t\t%d\t%.1f%%\t%s\t%d\t%.0f\t\t\n",
+			t.Online, len(st.Workers), t.Restarts, t.CPU, tui.FormatBytes(t.Memory), t.Connections, t.EventsPerS)
 	}
 	return tw.Flush()
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -9,12 +11,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/internal/jwtauth"
 )
 
 type tokenOptions struct {
 	IO     *IOStreams
 	Config func(configs.Flags) (*configs.Config, error)
+	Daemon func() *control.Client
 
 	UserID string
 	Role   string
@@ -22,17 +26,20 @@ type tokenOptions struct {
 }
 
 func newCmdToken(f *Factory, runF func(*tokenOptions) error) *cobra.Command {
-	opts := &tokenOptions{IO: f.IO, Config: f.Config}
+	opts := &tokenOptions{IO: f.IO, Config: f.Config, Daemon: f.Daemon}
 	cmd := &cobra.Command{
 		Use:   "token <user-id>",
 		Short: "Print a JWT the workers accept, for testing with real clients",
 		Long: `Print a JWT (HS256) for <user-id> that the workers accept in the Socket.IO
 handshake (auth: {token}), alone on stdout.
 
-It is signed with the configured secret (the variable named by
-auth.secret_env, FRUTOS_AUTH_SECRET by default). In development without one,
-frutos keeps a random secret in <home>/dev-secret, which the workers started
-from the same home use too; production without a secret is an error.`,
+When a daemon runs the app of this home, it signs the token with the secret
+its workers verify (whatever this shell's environment says). Otherwise the
+token is signed here with the configured secret (the variable named by
+auth.secret_env, FRUTOS_AUTH_SECRET by default); in development without one,
+frutos keeps a random secret in <home>/dev-secret, which workers started
+from the same home without a secret use too; production without a secret is
+an error.`,
 		Example: `  frutos token 42
   frutos token 7 --role mentor --ttl 15m
   TOKEN=$(frutos token 42) && node client.js "$TOKEN"`,
@@ -65,6 +72,20 @@ func runToken(opts *tokenOptions) error {
 	case opts.TTL <= 0:
 		return usageErrorf("--ttl must be more than 0 (got %s)", opts.TTL)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	t, err := opts.Daemon().Token(ctx, control.TokenRequest{Sub: opts.UserID, Role: opts.Role, TTLSec: opts.TTL.Seconds()})
+	cancel()
+	var ce *control.Error
+	switch {
+	case err == nil:
+		fmt.Fprintf(opts.IO.ErrOut, "signed by the running daemon with its workers' secret: %s\n", t.Secret)
+		_, err = fmt.Fprintln(opts.IO.Out, t.Token)
+		return err
+	case errors.Is(err, control.ErrNotRunning), errors.As(err, &ce) && ce.Code == control.CodeNotFound:
+		// No app runs: sign here, as the workers that start next will verify.
+	default:
+		return daemonError(err)
+	}
 	cfg, err := opts.Config(configs.Flags{})
 	if err != nil {
 		return err
@@ -78,8 +99,8 @@ func runToken(opts *tokenOptions) error {
 		return err
 	}
 	if generated {
-		fmt.Fprintf(opts.IO.ErrOut, "signed with the development secret in %s (workers of this home accept it)\n",
-			filepath.Join(cfg.Home, jwtauth.DevSecretFile))
+		fmt.Fprintf(opts.IO.ErrOut, "signed with the development secret in %s (no app runs for this home; workers started from it without %s accept it)\n",
+			filepath.Join(cfg.Home, jwtauth.DevSecretFile), cfg.Auth.SecretEnv)
 	}
 	_, err = fmt.Fprintln(opts.IO.Out, tok)
 	return err

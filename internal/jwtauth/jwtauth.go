@@ -30,8 +30,10 @@ var Roles = []string{RoleStudent, RoleMentor, RoleAdmin}
 // ValidRole reports whether role is one of Roles.
 func ValidRole(role string) bool { return slices.Contains(Roles, role) }
 
-// Leeway is the clock skew tolerated on exp (and nbf when present).
-const Leeway = 5 * time.Second
+// DefaultLeeway is the clock skew Verify tolerates on exp (and nbf when
+// present): none, so an expired token is refused at once (it was accepted
+// for 5 s more). auth.leeway configures it (VerifyLeeway).
+const DefaultLeeway = 0
 
 // Algorithm is the only signing algorithm minted and accepted.
 const Algorithm = "HS256"
@@ -45,6 +47,7 @@ type Claims struct {
 
 // Verify's errors; each wraps one of these (errors.Is), with details.
 var (
+	ErrMissing   = errors.New("no token")
 	ErrNoSecret  = errors.New("no secret")
 	ErrMalformed = errors.New("malformed token")
 	ErrAlgorithm = errors.New("signing algorithm refused (only " + Algorithm + " is accepted)")
@@ -87,15 +90,23 @@ func Mint(secret, sub, role string, ttl time.Duration) (string, error) {
 // signature, exp present and not past (with Leeway), sub not empty, role
 // one of Roles.
 func Verify(secret, token string) (Claims, error) {
+	return VerifyLeeway(secret, token, DefaultLeeway)
+}
+
+// VerifyLeeway is Verify tolerating leeway of clock skew on exp and nbf.
+func VerifyLeeway(secret, token string, leeway time.Duration) (Claims, error) {
 	if secret == "" {
 		return Claims{}, ErrNoSecret
+	}
+	if token == "" {
+		return Claims{}, ErrMissing
 	}
 	if err := checkHeader(token); err != nil {
 		return Claims{}, err
 	}
 	var c tokenClaims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return []byte(secret), nil },
-		jwt.WithValidMethods([]string{Algorithm}), jwt.WithExpirationRequired(), jwt.WithLeeway(Leeway))
+		jwt.WithValidMethods([]string{Algorithm}), jwt.WithExpirationRequired(), jwt.WithLeeway(leeway))
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenExpired):
@@ -116,6 +127,37 @@ func Verify(secret, token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: role %q is not one of %s", ErrClaims, c.Role, strings.Join(Roles, ", "))
 	}
 	return Claims{Sub: c.Subject, Role: c.Role, Exp: c.ExpiresAt.Time}, nil
+}
+
+// Why a handshake was refused, as its connect_error carries it in
+// data.code: what a developer can act on, never a secret or a claim's value.
+const (
+	CodeMissingToken = "missing_token"
+	CodeMalformed    = "malformed"
+	CodeBadSignature = "bad_signature"
+	CodeExpired      = "expired"
+	CodeBadClaims    = "bad_claims"
+)
+
+// Codes lists the failure codes, in a stable order (metrics).
+var Codes = []string{CodeMissingToken, CodeMalformed, CodeBadSignature, CodeExpired, CodeBadClaims}
+
+// Code is the failure code of a Verify error: missing_token, malformed
+// (not a JWT), bad_signature (another secret, or an algorithm other than
+// HS256), expired, or bad_claims (no exp, empty sub, unknown role; and any
+// error not from Verify).
+func Code(err error) string {
+	switch {
+	case errors.Is(err, ErrMissing):
+		return CodeMissingToken
+	case errors.Is(err, ErrMalformed):
+		return CodeMalformed
+	case errors.Is(err, ErrSignature), errors.Is(err, ErrAlgorithm), errors.Is(err, ErrNoSecret):
+		return CodeBadSignature
+	case errors.Is(err, ErrExpired):
+		return CodeExpired
+	}
+	return CodeBadClaims
 }
 
 // checkHeader refuses any algorithm but HS256 by reading the header itself,

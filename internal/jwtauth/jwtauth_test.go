@@ -55,7 +55,7 @@ func TestVerifyRefuses(t *testing.T) {
 		want  error
 	}{
 		{"expired", nodefix.MintToken(secret, "42", "student", -time.Minute), ErrExpired},
-		{"expired beyond the leeway", nodefix.MintToken(secret, "42", "student", -2*Leeway), ErrExpired},
+		{"expired 2s ago (no leeway by default)", nodefix.MintToken(secret, "42", "student", -2*time.Second), ErrExpired},
 		{"no exp", nodefix.MintToken(secret, "42", "student", 0), ErrClaims},
 		{"wrong secret", nodefix.MintToken("other-secret", "42", "student", time.Hour), ErrSignature},
 		{"bad role", nodefix.MintToken(secret, "42", "teacher", time.Hour), ErrClaims},
@@ -72,7 +72,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"no alg", unsigned(map[string]any{"typ": "JWT"}, claims42(now)), ErrAlgorithm},
 		{"garbage", "not-a-token", ErrMalformed},
 		{"two parts", "a.b", ErrMalformed},
-		{"empty", "", ErrMalformed},
+		{"empty", "", ErrMissing},
 		{"tampered payload", tamper(nodefix.MintToken(secret, "42", "student", time.Hour)), ErrSignature},
 	}
 	for _, tt := range tests {
@@ -88,12 +88,42 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 }
 
-// Within the leeway a just-expired token still passes (clock skew between
-// the backend that minted it and this host).
+// An expired token was accepted for 5 s more. By default there is no
+// leeway; auth.leeway tolerates clock skew between the backend that
+// minted a token and this host.
 func TestVerifyLeeway(t *testing.T) {
-	tok := nodefix.MintTokenClaims(secret, map[string]any{"sub": "42", "role": "student", "exp": time.Now().Add(-Leeway / 2).Unix()})
-	if _, err := Verify(secret, tok); err != nil {
-		t.Errorf("Verify of a token expired %v ago = %v, want accepted (leeway %v)", Leeway/2, err, Leeway)
+	tok := nodefix.MintTokenClaims(secret, map[string]any{"sub": "42", "role": "student", "exp": time.Now().Add(-2 * time.Second).Unix()})
+	if _, err := Verify(secret, tok); !errors.Is(err, ErrExpired) {
+		t.Errorf("Verify of a token expired 2s ago = %v, want ErrExpired", err)
+	}
+	if _, err := VerifyLeeway(secret, tok, 10*time.Second); err != nil {
+		t.Errorf("VerifyLeeway(10s) of a token expired 2s ago = %v, want accepted", err)
+	}
+}
+
+// What a refused client reads in connect_error's data.code.
+func TestCodeOfEachFailure(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		token, want string
+	}{
+		{"", CodeMissingToken},
+		{"not-a-token", CodeMalformed},
+		{"a.b", CodeMalformed},
+		{nodefix.MintToken("other-secret", "42", "student", time.Hour), CodeBadSignature},
+		{tamper(nodefix.MintToken(secret, "42", "student", time.Hour)), CodeBadSignature},
+		{unsigned(map[string]any{"alg": "none", "typ": "JWT"}, claims42(now)), CodeBadSignature},
+		{nodefix.MintToken(secret, "42", "student", -time.Minute), CodeExpired},
+		{nodefix.MintToken(secret, "42", "teacher", time.Hour), CodeBadClaims},
+		{nodefix.MintToken(secret, "42", "student", 0), CodeBadClaims},
+	} {
+		_, err := Verify(secret, tc.token)
+		if got := Code(err); got != tc.want {
+			t.Errorf("Code(Verify(%.20q)) = %q (err %v), want %q", tc.token, got, err, tc.want)
+		}
+	}
+	if got := Code(errors.New("an authenticator's own error")); got != CodeBadClaims {
+		t.Errorf("Code(other) = %q", got)
 	}
 }
 

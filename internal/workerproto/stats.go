@@ -40,13 +40,16 @@ type Stats[R any] struct {
 	Transports  map[string]int    `json:"transports"`  // sessions per transport
 	Accepted    uint64            `json:"handshakes_accepted"`
 	Refused     map[string]uint64 `json:"handshakes_refused"` // by reason
-	Delivered   uint64            `json:"events_delivered"`
-	ClientIn    uint64            `json:"client_events_handled"`
-	ClientIgn   uint64            `json:"client_events_ignored"`
-	Disconnects map[string]uint64 `json:"disconnects"` // sessions ended, by reason (cluster/engine.Reasons)
-	Goroutines  int               `json:"goroutines"`
-	HeapBytes   uint64            `json:"heap_bytes"`
-	Redis       R                 `json:"redis"`
+	// AuthFailures counts the "unauthorized" refusals by the code the
+	// client was sent (jwtauth.Codes: missing_token, malformed, ...).
+	AuthFailures map[string]uint64 `json:"auth_failures"`
+	Delivered    uint64            `json:"events_delivered"`
+	ClientIn     uint64            `json:"client_events_handled"`
+	ClientIgn    uint64            `json:"client_events_ignored"`
+	Disconnects  map[string]uint64 `json:"disconnects"` // sessions ended, by reason (cluster/engine.Reasons)
+	Goroutines   int               `json:"goroutines"`
+	HeapBytes    uint64            `json:"heap_bytes"`
+	Redis        R                 `json:"redis"`
 }
 
 // RedisState is what the daemon reads of a worker's Redis adapter status:

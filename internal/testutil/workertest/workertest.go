@@ -52,7 +52,7 @@ func Start(t testing.TB, o Options) *Worker {
 	rc := redis.NewClient(ropts)
 	auth := o.Authenticate
 	if auth == nil {
-		auth = cluster.VerifyJWT(o.Secret)
+		auth = cluster.VerifyJWT(o.Secret, cfg.Auth.Leeway.Duration())
 	}
 	w, err := cluster.New(cluster.Options{Config: cfg, Redis: rc, Authenticate: auth, SessionPrefix: o.SessionPrefix})
 	if err != nil {
