@@ -181,7 +181,8 @@ func mintForScript(ts *testscript.TestScript, spec string) string {
 }
 
 // stopDaemon ends the daemon a script left running for home: `frutos kill`,
-// then SIGKILL if it is still there (its workers follow it).
+// then SIGKILL if it is still there, and of its workers (they outlive a
+// daemon that dies, for restart.orphan_grace) too.
 func stopDaemon(bin, home string, env []string) {
 	pid := readPIDFile(filepath.Join(home, "daemon.pid"))
 	if pid <= 0 || !processAlive(pid) {
@@ -197,6 +198,7 @@ func stopDaemon(bin, home string, env []string) {
 		for deadline := time.Now().Add(10 * time.Second); processAlive(pid) && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
 		}
+		killOrphans(home)
 	}
 	_ = os.Remove(filepath.Join(home, control.SocketName))
 }
