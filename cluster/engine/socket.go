@@ -224,8 +224,8 @@ func (s *Socket) Write(data io.Reader, opts *eiopacket.Options, _ eio.SendCallba
 		// lock, which its "close" handler takes again (leaving rooms,
 		// whose listeners may write to this client): the session ends
 		// now, its listeners hear of it from another goroutine.
-		if s.shut(reasonOf(err)) {
-			go s.closed(reasonOf(err))
+		if reason, ok := s.shut(reasonOf(err)); ok {
+			go s.closed(reason)
 		}
 	}
 	return s
@@ -391,18 +391,19 @@ func (s *Socket) Disconnect(reason Reason) {
 // closes the websockets, forgets the session and tells the Socket.IO
 // layer ("close").
 func (s *Socket) end(reason Reason) {
-	if s.shut(reason) {
+	if reason, ok := s.shut(reason); ok {
 		s.closed(reason)
 	}
 }
 
-// shut is end without telling anyone; it reports whether this call closed
-// the session (false: it was closed already).
-func (s *Socket) shut(reason Reason) bool {
+// shut is end without telling anyone. It reports whether this call closed
+// the session (false: it was closed already), and the reason it ended
+// with (an orderly close under way keeps its own).
+func (s *Socket) shut(reason Reason) (Reason, bool) {
 	s.mu.Lock()
 	if s.state.Load() == stateClosed {
 		s.mu.Unlock()
-		return false
+		return "", false
 	}
 	if s.state.Load() == stateClosing {
 		reason = s.reason // the orderly close that was under way
@@ -444,7 +445,7 @@ func (s *Socket) shut(reason Reason) bool {
 		}
 	}
 	s.srv.forget(s)
-	return true
+	return reason, true
 }
 
 // closed tells OnClose and the Socket.IO layer that the session ended.
