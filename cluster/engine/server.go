@@ -300,8 +300,17 @@ func (s *Server) acceptWebsocket(fd int, head []byte, remote, key string, early 
 		acceptKey(key) + "\r\n\r\n")
 	if sock != nil {
 		c := newWSConn(fd, s.poller, sock, s.opts.MaxPayload, s.opts.MaxBuffered)
-		if err := c.send(resp); err != nil || !sock.beginUpgrade(c) {
+		// The session knows its candidate before the client can: a poll
+		// the client sends once it has the 101 then waits for the upgrade
+		// instead of taking the probe's noop (the protocol suites'
+		// "ignores HTTP requests with same sid after upgrade" got a 200).
+		if !sock.beginUpgrade(c) {
+			_ = c.send(resp) // then closed: what clients expect of a second websocket
 			c.abort()
+			return
+		}
+		if err := c.send(resp); err != nil {
+			sock.abandonUpgrade(c)
 			return
 		}
 		if err := c.start(early); err != nil {
