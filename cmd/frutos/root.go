@@ -12,8 +12,8 @@ var commandGroups = []struct {
 	id, title string
 	commands  []string
 }{
-	{"run", "Run the cluster:", []string{"start", "stop", "restart", "reload", "scale", "delete", "kill"}},
-	{"watch", "Watch it:", []string{"status", "describe", "logs", "monit", "flush"}},
+	{"run", "Run the cluster:", []string{"start", "stop", "restart", "reload", "scale", "update", "delete", "kill"}},
+	{"watch", "Watch it:", []string{"status", "describe", "logs", "monit", "admin-ui", "flush"}},
 	{"keep", "Keep it running across reboots:", []string{"save", "resurrect", "startup", "daemon"}},
 	{"redis", "Redis, events and clients:", []string{"ping", "emit", "token"}},
 	{"check", "Check and measure:", []string{"doctor", "bench", "version"}},
