@@ -65,12 +65,13 @@ func (h *handover) leave(ctx context.Context, srv *http.Server, ln net.Listener)
 	defer grace.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+wait:
 	for h.conns.Load() > 0 {
 		select {
 		case <-grace.C:
-			h.conns.Store(0)
+			break wait
 		case <-ctx.Done():
-			h.conns.Store(0)
+			break wait
 		case <-tick.C:
 		}
 	}
