@@ -72,6 +72,7 @@ func run() error {
 	only := flag.String("only", "", "run one side only: node or frutos")
 	adapters := flag.Bool("adapters", false, "compare frutos' two adapters (pubsub, streams) on the emit sweep instead (-emit-rates default 1000,5000,10000; -out default bench/ADAPTERS.md)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (logs of every server)")
+	recovery := flag.Bool("recovery", true, "frutos with connection state recovery (its default); false compares like for like with the Node original, whose Redis adapter has none")
 	profiles := flag.String("profiles", "bench/profiles", "where frutos's worker profiles go (heap while holding, CPU at 10,000 emits/s); empty: none")
 	flag.Parse()
 
@@ -108,6 +109,7 @@ func run() error {
 		return err
 	}
 	h.profiles = *profiles
+	h.noRecovery = !*recovery
 	defer h.Close()
 
 	if *adapters {
@@ -165,6 +167,7 @@ type harness struct {
 	profiles                   string // directory for frutos's profiles ("" none)
 	redis                      *exec.Cmd
 	keep                       bool
+	noRecovery                 bool // frutos with recovery.enabled: false (-recovery=false)
 	cleanups                   []func()
 }
 

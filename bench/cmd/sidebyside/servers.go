@@ -46,10 +46,14 @@ func newFrutos(h *harness, instances int) *frutosServer {
 }
 
 func (s *frutosServer) Name() string {
+	name := "frutos"
 	if s.adapter != "" {
-		return fmt.Sprintf("frutos %s (%d workers)", s.adapter, s.instances)
+		name += " " + s.adapter
 	}
-	return fmt.Sprintf("frutos (%d workers)", s.instances)
+	if s.h.noRecovery {
+		name += ", recovery off"
+	}
+	return fmt.Sprintf("%s (%d workers)", name, s.instances)
 }
 func (s *frutosServer) URL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }
 
@@ -69,6 +73,9 @@ func (s *frutosServer) Start(ctx context.Context) error {
 	// 15,000-connection run on one worker: lift it, as an operator sizing
 	// a box would.
 	cfg := "host: 127.0.0.1\nlimits:\n  max_connections: 0\n"
+	if s.h.noRecovery {
+		cfg += "recovery:\n  enabled: false\n"
+	}
 	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
 		return err
 	}
