@@ -261,8 +261,8 @@ func (k *checker) checkAdapter(r Redis) {
 	}
 }
 
-// minEmitKey is the shortest bearer key the emit endpoint accepts.
-const minEmitKey = 16
+// MinEmitKey is the shortest bearer key the emit endpoint accepts.
+const MinEmitKey = 16
 
 // checkEmit checks the HTTP emit endpoint: an address, and a key when it
 // listens (it never runs open).
@@ -292,10 +292,10 @@ func (k *checker) checkEmit(e Emit) {
 	switch {
 	case e.Key == "":
 		k.failf(path, "%s is not set; the emit endpoint (emit.listen) never runs without a key: export %s=<a random key of %d characters or more>",
-			e.KeyEnv, e.KeyEnv, minEmitKey)
-	case len(e.Key) < minEmitKey:
+			e.KeyEnv, e.KeyEnv, MinEmitKey)
+	case len(e.Key) < MinEmitKey:
 		k.failf(path, "the key in %s has %d characters; use a random key of %d or more (openssl rand -hex 32)",
-			e.KeyEnv, len(e.Key), minEmitKey)
+			e.KeyEnv, len(e.Key), MinEmitKey)
 	}
 }
 

@@ -45,9 +45,6 @@ func (f *foundWorker) release() {
 type adoption struct {
 	lease *workerproto.Lease
 	pidfd *pidfd
-	// released is set when the daemon lets go of the worker without
-	// stopping it (a start that failed, the old daemon of an update).
-	released bool
 }
 
 // scanWorkers finds the live workers in the run directories under
@@ -237,7 +234,6 @@ func (inst *instance) release() {
 	}
 	inst.stopping.Store(true)
 	inst.routable.Store(false)
-	inst.adopted.released = true
 	_ = inst.adopted.pidfd.Close() // ends the watcher, which ends the lease
 	<-inst.done
 }

@@ -534,7 +534,7 @@ func (s *Supervisor) Stop(ctx context.Context, t control.Target) (string, error)
 	if err != nil {
 		return "", err
 	}
-	s.parallel(sls, func(sl *slot) {
+	parallel(sls, func(sl *slot) {
 		s.mu.Lock()
 		sl.stopped = true
 		s.cancelRetryLocked(sl)
@@ -562,7 +562,7 @@ func (s *Supervisor) Restart(ctx context.Context, t control.Target) (string, err
 	}
 	var errs []error
 	var errMu sync.Mutex
-	s.parallel(sls, func(sl *slot) {
+	parallel(sls, func(sl *slot) {
 		s.mu.Lock()
 		sl.stopped = false
 		sl.quick = 0
@@ -755,7 +755,7 @@ func (s *Supervisor) remove(ctx context.Context, ids []int) {
 		}
 	}
 	s.mu.Unlock()
-	s.parallel(sls, func(sl *slot) {
+	parallel(sls, func(sl *slot) {
 		s.mu.Lock()
 		inst := sl.cur
 		s.mu.Unlock()
@@ -780,7 +780,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) {
 	s.mu.Unlock()
 	s.removeAll(ctx)
 	// adopted workers that were routed but had no slot (they drain)
-	s.parallelInstances(s.router.all(), func(inst *instance) { s.stopInstance(inst, 0) })
+	parallel(s.router.all(), func(inst *instance) { s.stopInstance(inst, 0) })
 	s.wg.Wait()
 }
 
@@ -804,26 +804,11 @@ func (s *Supervisor) targets(t control.Target) ([]*slot, error) {
 	return []*slot{sl}, nil
 }
 
-func (s *Supervisor) parallelInstances(insts []*instance, fn func(*instance)) {
+// parallel runs fn on every element at once and waits for them all.
+func parallel[T any](xs []T, fn func(T)) {
 	var wg sync.WaitGroup
-	for _, inst := range insts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(inst)
-		}()
-	}
-	wg.Wait()
-}
-
-func (s *Supervisor) parallel(sls []*slot, fn func(*slot)) {
-	var wg sync.WaitGroup
-	for _, sl := range sls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(sl)
-		}()
+	for _, x := range xs {
+		wg.Go(func() { fn(x) })
 	}
 	wg.Wait()
 }

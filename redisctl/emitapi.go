@@ -77,13 +77,10 @@ type EmitAPI struct {
 	log        *slog.Logger
 }
 
-// minEmitKey matches configs' rule.
-const minEmitKey = 16
-
 // NewEmitAPI returns the endpoint for the workers of cfg, on client.
 func NewEmitAPI(client redis.UniversalClient, cfg *configs.Config, log *slog.Logger) (*EmitAPI, error) {
-	if len(cfg.Emit.Key) < minEmitKey {
-		return nil, fmt.Errorf("the emit endpoint needs a key of %d characters or more in %s", minEmitKey, cfg.Emit.KeyEnv)
+	if len(cfg.Emit.Key) < configs.MinEmitKey {
+		return nil, fmt.Errorf("the emit endpoint needs a key of %d characters or more in %s", configs.MinEmitKey, cfg.Emit.KeyEnv)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -202,32 +199,33 @@ func (h *EmitAPI) parse(body []byte) (EmitRequest, []any, error) {
 	if err := d.Decode(&v); err != nil {
 		return req, nil, fmt.Errorf("data: %v", err)
 	}
-	if err := finiteNumbers(v); err != nil {
-		return req, nil, err
+	if err := CheckNumbers(v); err != nil {
+		return req, nil, fmt.Errorf("data: %w", err)
 	}
 	return req, []any{v}, nil
 }
 
-// finiteNumbers refuses numbers a double cannot hold (JavaScript would
-// read Infinity, which JSON cannot carry on to the clients).
-func finiteNumbers(v any) error {
+// CheckNumbers refuses a number too large for a double in a decoded JSON
+// value (json.Number): JavaScript would read it as Infinity, which JSON
+// cannot carry on to the clients, and the message encoder cannot write it.
+func CheckNumbers(v any) error {
 	switch x := v.(type) {
 	case json.Number:
 		if _, err := x.Int64(); err == nil {
 			return nil
 		}
 		if _, err := x.Float64(); err != nil {
-			return fmt.Errorf("data: the number %s is out of range (the largest is about 1.8e308)", x)
+			return fmt.Errorf("the number %s is out of range (the largest is about 1.8e308)", x)
 		}
 	case []any:
 		for _, e := range x {
-			if err := finiteNumbers(e); err != nil {
+			if err := CheckNumbers(e); err != nil {
 				return err
 			}
 		}
 	case map[string]any:
 		for _, e := range x {
-			if err := finiteNumbers(e); err != nil {
+			if err := CheckNumbers(e); err != nil {
 				return err
 			}
 		}

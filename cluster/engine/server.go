@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	eio "github.com/zishang520/socket.io/servers/engine/v3"
+	"github.com/zishang520/socket.io/servers/engine/v3/transports"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
@@ -214,9 +215,9 @@ func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 
 // openPacket is the data of the open packet.
 func (s *Server) openPacket(sid string, polling bool) []byte {
-	upgrades := []string{}
-	if polling && !s.opts.NoUpgrades {
-		upgrades = []string{"websocket"}
+	upgrades := []string{} // [] in the JSON, never null
+	if polling {
+		upgrades = append(upgrades, s.Upgrades(transports.POLLING)...)
 	}
 	b, _ := json.Marshal(struct {
 		SID          string   `json:"sid"`

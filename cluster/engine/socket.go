@@ -451,9 +451,10 @@ func (s *Socket) shut(reason Reason) (Reason, bool) {
 // closed tells OnClose and the Socket.IO layer that the session ended.
 func (s *Socket) closed(reason Reason) {
 	if s.srv.opts.OnClose != nil {
-		s.srv.opts.OnClose(s, reason)
+		s.srv.opts.OnClose(s, reason) // it logs the end as it sees fit
+	} else {
+		s.srv.opts.Logger.Debug("session closed", "sid", s.id, "reason", string(reason))
 	}
-	s.srv.opts.Logger.Debug("session closed", "sid", s.id, "reason", string(reason))
 	s.ev.Emit("close", reason.engineReason(), nil)
 }
 

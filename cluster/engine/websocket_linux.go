@@ -360,16 +360,13 @@ func (c *wsConn) sendBatch(frames [][]byte) error {
 	if c.closed || c.closing {
 		return errClosed
 	}
-	if len(c.out) > 0 {
-		for _, f := range frames {
-			c.out = append(c.out, f)
-			c.outBytes += len(f)
-		}
-		return c.capCheck()
-	}
+	waiting := len(c.out) > 0 // EPOLLOUT will flush
 	c.out = append(c.out, frames...)
 	for _, f := range frames {
 		c.outBytes += len(f)
+	}
+	if waiting {
+		return c.capCheck()
 	}
 	return c.flushLocked()
 }

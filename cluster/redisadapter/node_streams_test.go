@@ -10,7 +10,6 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 
 	"github.com/frutos/frutos/cluster/redisadapter"
-	"github.com/frutos/frutos/internal/testutil/eventlog"
 	"github.com/frutos/frutos/internal/testutil/nodefix"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 )
@@ -119,41 +118,10 @@ func testStreamsMixedFleet(t *testing.T, sharded bool) {
 	if err != nil || count != 2.0 {
 		t.Fatalf("Node serverCount = %v (%v), want 2", count, err)
 	}
-	socks, err := node.Do(ctx, map[string]any{"op": "fetchSockets", "rooms": []string{"user:2"}})
-	if err != nil {
-		t.Fatalf("Node fetchSockets: %v", err)
-	}
-	if list, _ := socks.([]any); len(list) != 1 || list[0].(map[string]any)["id"] != goClient.ID {
-		t.Errorf("Node fetchSockets(user:2) = %v, want the Go socket %s", socks, goClient.ID)
-	}
-	g.IO.On("quien", func(args ...any) {
-		if ack, ok := args[len(args)-1].(socket.Ack); ok {
-			ack([]any{map[string]any{"from": "go"}}, nil)
-		}
-	})
-	resp, err := node.Do(ctx, map[string]any{"op": "serverSideEmit", "event": "quien", "args": []any{}, "withAck": true, "timeoutMs": 3000})
-	if err != nil {
-		t.Fatalf("Node serverSideEmitWithAck to Go: %v", err)
-	}
-	if jsonOf(t, resp) != `[{"from":"go"}]` {
-		t.Errorf("Node serverSideEmitWithAck responses = %v", resp)
-	}
-	if _, err := node.Do(ctx, map[string]any{"op": "socketsJoin", "rooms": []string{"user:2"}, "join": []string{"from-node"}}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, "Node socketsJoin on a Go socket", func() bool { return roomHas(g, "from-node") })
-	done := make(chan any, 1)
-	go func() {
-		r, err := node.Do(ctx, map[string]any{"op": "emitWithAck", "to": []string{"user:2"}, "event": "confirmar", "args": []any{}, "timeoutMs": 5000})
-		if err != nil {
-			r = err
-		}
-		done <- r
-	}()
-	answerAll(t, []*eventlog.Recorder{two}, "confirmar")
-	if r := <-done; jsonOf(t, r) != `["answer"]` {
-		t.Errorf("Node emitWithAck through Go = %v", r)
-	}
+	nodeFetchesGoSocket(t, ctx, node, goClient.ID)
+	nodeAsksGoWithAck(t, ctx, node, g)
+	nodeJoinsGoSocket(t, ctx, node, g)
+	nodeEmitWithAckThroughGo(t, ctx, node, two)
 
 	// requests, Go asking Node
 	if n := g.IO.Sockets().Adapter().ServerCount(); n != 2 {

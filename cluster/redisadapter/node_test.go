@@ -186,42 +186,10 @@ func TestMixedFleet(t *testing.T) {
 	if err != nil || !strings.Contains(jsonOf(t, rooms), `"user:2"`) {
 		t.Errorf("Node allRooms = %v (%v), want the Go server's rooms too", rooms, err)
 	}
-	socks, err := node.Do(ctx, map[string]any{"op": "fetchSockets", "rooms": []string{"user:2"}})
-	if err != nil {
-		t.Fatalf("Node fetchSockets: %v", err)
-	}
-	if list, _ := socks.([]any); len(list) != 1 || list[0].(map[string]any)["id"] != goClient.ID {
-		t.Errorf("Node fetchSockets(user:2) = %v, want the Go socket %s", socks, goClient.ID)
-	}
-	g.IO.On("quien", func(args ...any) {
-		if ack, ok := args[len(args)-1].(socket.Ack); ok {
-			ack([]any{map[string]any{"from": "go"}}, nil)
-		}
-	})
-	resp, err := node.Do(ctx, map[string]any{"op": "serverSideEmit", "event": "quien", "args": []any{}, "withAck": true, "timeoutMs": 3000})
-	if err != nil {
-		t.Fatalf("Node serverSideEmitWithAck to Go: %v", err)
-	}
-	if jsonOf(t, resp) != `[{"from":"go"}]` {
-		t.Errorf("Node serverSideEmitWithAck responses = %v", resp)
-	}
-	if _, err := node.Do(ctx, map[string]any{"op": "socketsJoin", "rooms": []string{"user:2"}, "join": []string{"from-node"}}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, "Node socketsJoin on a Go socket", func() bool { return roomHas(g, "from-node") })
-	// Node broadcast with acks: the Go server relays the Go client's answer
-	done := make(chan any, 1)
-	go func() {
-		r, err := node.Do(ctx, map[string]any{"op": "emitWithAck", "to": []string{"user:2"}, "event": "confirmar", "args": []any{}, "timeoutMs": 5000})
-		if err != nil {
-			r = err
-		}
-		done <- r
-	}()
-	answerAll(t, []*eventlog.Recorder{two}, "confirmar")
-	if r := <-done; jsonOf(t, r) != `["answer"]` {
-		t.Errorf("Node emitWithAck through Go = %v", r)
-	}
+	nodeFetchesGoSocket(t, ctx, node, goClient.ID)
+	nodeAsksGoWithAck(t, ctx, node, g)
+	nodeJoinsGoSocket(t, ctx, node, g)
+	nodeEmitWithAckThroughGo(t, ctx, node, two)
 
 	// requests, Go asking Node
 	if n := g.IO.Sockets().Adapter().ServerCount(); n != 2 {
@@ -241,6 +209,68 @@ func TestMixedFleet(t *testing.T) {
 	g.IO.In("user:1").DisconnectSockets(false)
 	if _, err := nodeClient.WaitFor(ctx, nodefix.Has("disconnect")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The requests a Node server makes of a Go server in the mixed-fleet
+// tests (Pub/Sub, sharded and streams adapters alike), with the Go client
+// of user 2 on the Go server (its socket goID, its events in two).
+
+// nodeFetchesGoSocket: Node's fetchSockets(user:2) finds the Go socket.
+func nodeFetchesGoSocket(t *testing.T, ctx context.Context, node *nodefix.Proc, goID string) {
+	t.Helper()
+	socks, err := node.Do(ctx, map[string]any{"op": "fetchSockets", "rooms": []string{"user:2"}})
+	if err != nil {
+		t.Fatalf("Node fetchSockets: %v", err)
+	}
+	if list, _ := socks.([]any); len(list) != 1 || list[0].(map[string]any)["id"] != goID {
+		t.Errorf("Node fetchSockets(user:2) = %v, want the Go socket %s", socks, goID)
+	}
+}
+
+// nodeAsksGoWithAck: Node's serverSideEmit with an ack gets the Go
+// server's answer.
+func nodeAsksGoWithAck(t *testing.T, ctx context.Context, node *nodefix.Proc, g *goServer) {
+	t.Helper()
+	g.IO.On("quien", func(args ...any) {
+		if ack, ok := args[len(args)-1].(socket.Ack); ok {
+			ack([]any{map[string]any{"from": "go"}}, nil)
+		}
+	})
+	resp, err := node.Do(ctx, map[string]any{"op": "serverSideEmit", "event": "quien", "args": []any{}, "withAck": true, "timeoutMs": 3000})
+	if err != nil {
+		t.Fatalf("Node serverSideEmitWithAck to Go: %v", err)
+	}
+	if jsonOf(t, resp) != `[{"from":"go"}]` {
+		t.Errorf("Node serverSideEmitWithAck responses = %v", resp)
+	}
+}
+
+// nodeJoinsGoSocket: Node's socketsJoin(user:2 -> from-node) is applied
+// on the Go server.
+func nodeJoinsGoSocket(t *testing.T, ctx context.Context, node *nodefix.Proc, g *goServer) {
+	t.Helper()
+	if _, err := node.Do(ctx, map[string]any{"op": "socketsJoin", "rooms": []string{"user:2"}, "join": []string{"from-node"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "Node socketsJoin on a Go socket", func() bool { return roomHas(g, "from-node") })
+}
+
+// nodeEmitWithAckThroughGo: a Node broadcast with acks to user:2; the Go
+// server relays its client's answer.
+func nodeEmitWithAckThroughGo(t *testing.T, ctx context.Context, node *nodefix.Proc, two *eventlog.Recorder) {
+	t.Helper()
+	done := make(chan any, 1)
+	go func() {
+		r, err := node.Do(ctx, map[string]any{"op": "emitWithAck", "to": []string{"user:2"}, "event": "confirmar", "args": []any{}, "timeoutMs": 5000})
+		if err != nil {
+			r = err
+		}
+		done <- r
+	}()
+	answerAll(t, []*eventlog.Recorder{two}, "confirmar")
+	if r := <-done; jsonOf(t, r) != `["answer"]` {
+		t.Errorf("Node emitWithAck through Go = %v", r)
 	}
 }
 

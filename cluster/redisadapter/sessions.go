@@ -115,7 +115,7 @@ func (st *sessionStore) record(p *parser.Packet, t target) {
 	defer st.mu.Unlock()
 	st.seq++
 	id := st.prefix + strconv.FormatUint(st.seq, 36)
-	data = append(data[:len(data):len(data)], id) // never write into the caller's array
+	data = withOffset(data, id)
 	p.Data = data
 	enc, err := appendValue(nil, data)
 	if err != nil {

@@ -480,10 +480,7 @@ func (l *streamLog) apply(d *decodedEntry) {
 	defer l.mu.Unlock()
 	defer l.setApplied(l.pos)
 	if err != nil {
-		l.a.malformed.Add(1)
-		if s, ok := l.a.decodeErrLog.allow(); ok {
-			l.a.log.Warn("ignored a malformed stream entry", "stream", l.name, "err", err, "suppressed", s)
-		}
+		l.malformed(err)
 		if e.idStr != "" {
 			l.pos = e.id
 		}
@@ -497,11 +494,16 @@ func (l *streamLog) apply(d *decodedEntry) {
 			(*tap)(l.name, nil, e.m)
 		}
 		if err := n.applyEntry(e); err != nil {
-			l.a.malformed.Add(1)
-			if s, ok := l.a.decodeErrLog.allow(); ok {
-				l.a.log.Warn("ignored a malformed stream entry", "stream", l.name, "err", err, "suppressed", s)
-			}
+			l.malformed(err)
 		}
+	}
+}
+
+// malformed counts an entry that cannot be applied, and logs it (a few).
+func (l *streamLog) malformed(err error) {
+	l.a.malformed.Add(1)
+	if s, ok := l.a.decodeErrLog.allow(); ok {
+		l.a.log.Warn("ignored a malformed stream entry", "stream", l.name, "err", err, "suppressed", s)
 	}
 }
 
@@ -688,7 +690,7 @@ func (n *nspAdapter) deliverEntry(e *streamEntry) error {
 	}
 	recoverable := n.csr && !t.Flags.Volatile
 	if recoverable {
-		data = append(data[:len(data):len(data)], e.idStr)
+		data = withOffset(data, e.idStr)
 		n.noteSent(t, restoring, e.id)
 	}
 	opts := optionsOf(t)
@@ -759,7 +761,8 @@ func (n *nspAdapter) hasAnyRoom(rooms []string) bool {
 	return false
 }
 
-// withOffset is an event's data with its offset appended.
+// withOffset is an event's data with its offset appended, in a new array
+// (never written into the caller's).
 func withOffset(data []any, offset string) []any {
 	return append(data[:len(data):len(data)], offset)
 }

@@ -351,38 +351,10 @@ func decodePayload(data []byte) (any, error) {
 		at := end + int64(len(rest)-len(trimmed)) + 1
 		return nil, fmt.Errorf("unexpected data after the JSON value %s (send several values as one array)", jsonPosition(data, at))
 	}
-	if err := checkNumbers(v); err != nil {
+	if err := redisctl.CheckNumbers(v); err != nil {
 		return nil, err
 	}
 	return v, nil
-}
-
-// checkNumbers refuses a number too large for a double: JavaScript would
-// read it as Infinity, which JSON cannot carry on to the clients, and the
-// message encoder cannot write it.
-func checkNumbers(v any) error {
-	switch x := v.(type) {
-	case json.Number:
-		if _, err := x.Int64(); err == nil {
-			return nil
-		}
-		if _, err := x.Float64(); err != nil {
-			return fmt.Errorf("the number %s is out of range (the largest is about 1.8e308)", x)
-		}
-	case []any:
-		for _, e := range x {
-			if err := checkNumbers(e); err != nil {
-				return err
-			}
-		}
-	case map[string]any:
-		for _, e := range x {
-			if err := checkNumbers(e); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // jsonPosition describes the 1-based byte pos of data as "at byte N (line L,

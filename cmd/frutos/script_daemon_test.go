@@ -184,6 +184,7 @@ func mintForScript(ts *testscript.TestScript, spec string) string {
 // then SIGKILL if it is still there, and of its workers (they outlive a
 // daemon that dies, for restart.orphan_grace) too.
 func stopDaemon(bin, home string, env []string) {
+	defer killOrphans(home) // also when the script killed its daemon itself
 	pid := readPIDFile(filepath.Join(home, "daemon.pid"))
 	if pid <= 0 || !processAlive(pid) {
 		return
@@ -198,7 +199,6 @@ func stopDaemon(bin, home string, env []string) {
 		for deadline := time.Now().Add(10 * time.Second); processAlive(pid) && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
 		}
-		killOrphans(home)
 	}
 	_ = os.Remove(filepath.Join(home, control.SocketName))
 }
