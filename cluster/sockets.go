@@ -82,6 +82,7 @@ func validRole(r string) bool { return r == RoleStudent || r == RoleMentor || r 
 // thirty under -race). A recovered socket skips the middleware: it gets
 // its rooms back from its session, and its handlers in onConnection.
 func (w *Worker) setUp(s *socket.Socket, id Identity) {
+	w.m.accepted.Add(1) // here, not in onConnection: the client may see CONNECT before "connection" runs
 	s.Join(socket.Room(rooms.User(id.Sub)))
 	if id.Role == RoleMentor {
 		s.Join(socket.Room(rooms.Mentor(id.Sub)))
@@ -106,8 +107,8 @@ func (w *Worker) handle(s *socket.Socket) {
 }
 
 func (w *Worker) onConnection(s *socket.Socket) {
-	w.m.accepted.Add(1)
 	if s.Recovered() {
+		w.m.accepted.Add(1)
 		delete(s.Handshake().Auth, "token") // as authenticate does
 		w.handle(s)
 	}
