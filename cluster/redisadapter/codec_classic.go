@@ -242,6 +242,40 @@ func decodeBroadcast(payload []byte) (message, error) {
 	return m, nil
 }
 
+// sentBy reports whether a broadcast message (see decodeBroadcast) is
+// uid's, reading only its first element.
+func sentBy(payload []byte, uid string) bool {
+	d := &decoder{b: payload}
+	c, err := d.byte()
+	switch {
+	case err != nil:
+		return false
+	case c == 0xdc:
+		_, err = d.take(2)
+	case c == 0xdd:
+		_, err = d.take(4)
+	case c&0xf0 != 0x90:
+		return false
+	}
+	if err != nil {
+		return false
+	}
+	s, err := d.byte()
+	if err != nil || s&0xe0 != 0xa0 && s != 0xd9 {
+		return false // uid is a short string (fixstr or str8)
+	}
+	n := int(s & 0x1f)
+	if s == 0xd9 {
+		l, err := d.uint(1)
+		if err != nil {
+			return false
+		}
+		n = int(l)
+	}
+	b, err := d.take(n)
+	return err == nil && string(b) == uid
+}
+
 // request is a message of the request or response channel, decoded from
 // either encoding. Field names follow Node's.
 type request struct {

@@ -18,7 +18,7 @@ import (
 // session and the offset of the last event it got. The session (rooms,
 // data) and the events missed since that offset are in the memory of the
 // server it left, which keeps receiving and storing broadcasts for it
-// while it drains (see PersistSession and wanted). So the new server,
+// while it drains (see PersistSession and keepUnread). So the new server,
 // when it does not know the session, asks the others on a channel of
 // their own, "<key>-frutos#<nsp>#", and the old one answers with the
 // session and the missed events. The client gets recovered=true and every

@@ -31,8 +31,9 @@ type nspAdapter struct {
 
 	// Rooms' own channels (sharded dynamic modes). The rooms of
 	// disconnected sessions that may come back (the store's, see
-	// awayUntil) keep theirs, and are spared by the classic "skip rooms we
-	// do not have" shortcut, until the sessions come back or expire.
+	// awayUntil) keep theirs until the sessions come back or expire; the
+	// classic "skip rooms we do not have" shortcut keeps what it skips for
+	// them, unread (sessionStore.keepUnread).
 	roomMu   sync.Mutex
 	roomSubs map[socket.Room]subscription
 	timers   map[*time.Timer]struct{}
@@ -97,6 +98,7 @@ func newNspAdapter(bus *Adapter, nsp socket.Namespace) *nspAdapter {
 		// a dead transport is noticed at most pingInterval + pingTimeout late
 		so := nsp.Server().Opts()
 		n.store = newSessionStore(n.uid, so.PingInterval()+so.PingTimeout()+5*time.Second, keep)
+		n.store.unread = n.unread
 	}
 	n.Prototype(n)
 	n.Construct(nsp)
@@ -363,8 +365,8 @@ func (n *nspAdapter) Del(id socket.SocketId, room socket.Room) {
 	}
 }
 
-// PersistSession keeps a disconnected session (and so its rooms, see
-// wanted) while it may come back; in the streams protocol, in Redis.
+// PersistSession keeps a disconnected session (and the events for its
+// rooms, see record and keepUnread) while it may come back; in the streams protocol, in Redis.
 func (n *nspAdapter) PersistSession(s *socket.SessionToPersist) {
 	if n.stream != nil {
 		if n.csr && s != nil {
@@ -375,16 +377,6 @@ func (n *nspAdapter) PersistSession(s *socket.SessionToPersist) {
 	if n.store != nil && s != nil {
 		n.store.persist(s)
 	}
-}
-
-// wanted reports whether a broadcast sent to exactly this room matters
-// here: a local socket is in it, or a session that may come back was.
-func (n *nspAdapter) wanted(room socket.Room) bool {
-	if _, ok := n.Rooms().Load(room); ok {
-		return true
-	}
-	_, away := n.awayUntil(room)
-	return away
 }
 
 // awayUntil says whether a disconnected session that may still come back
@@ -450,8 +442,15 @@ func (n *nspAdapter) onMessage(channel string, payload []byte) error {
 	if channel == n.handover {
 		return n.onHandover(payload)
 	}
-	if room, ok := n.codec.roomOf(channel); ok && n.buffering.Load() == 0 && !n.wanted(socket.Room(room)) {
-		return nil // not decoded at all: the common case for user rooms
+	if room, ok := n.codec.roomOf(channel); ok && n.buffering.Load() == 0 {
+		if _, local := n.Rooms().Load(socket.Room(room)); !local {
+			// Not decoded at all: the common case for user rooms. Away
+			// sessions of the room keep it as it came.
+			if n.store != nil && !sentBy(payload, n.uid) {
+				n.store.keepUnread(socket.Room(room), payload)
+			}
+			return nil
+		}
 	}
 	m, err := n.codec.decode(channel, payload)
 	if err != nil {
@@ -464,6 +463,19 @@ func (n *nspAdapter) onMessage(channel string, payload []byte) error {
 		return nil // ours (already applied locally), or another namespace's
 	}
 	return n.apply(m)
+}
+
+// unread decodes a broadcast kept by keepUnread: the event data, if a
+// socket in rooms would have been sent it.
+func (n *nspAdapter) unread(payload []byte, rooms *types.Set[socket.Room]) ([]any, bool) {
+	m, err := decodeBroadcast(payload)
+	if err != nil || m.Nsp != n.name || m.RequestID != "" {
+		return nil, false
+	}
+	if p := (&parser.Packet{Type: parser.EVENT, Data: m.Data}); !storable(p, m.Target) || !targets(rooms, m.Target) {
+		return nil, false
+	}
+	return m.Data, true
 }
 
 // apply carries out a message of another server (or of an emitter).

@@ -69,6 +69,10 @@ func testRecovery(t *testing.T, opts redisadapter.Options) {
 	b.IO.To("user:77").Emit("missed-binary", []byte{7, 7})
 	b.IO.To(socket.Room(sid)).Emit("missed-private", "to the old socket id")
 	b.IO.Except("user:77").Emit("not-for-77") // must not be replayed
+	// On the room's channel, where A keeps messages unread: what only the
+	// message says (its exceptions, its flags) is checked at the restore.
+	b.IO.To("user:77").Except(socket.Room(sid)).Emit("not-for-77")
+	b.IO.To("user:77").Volatile().Emit("not-for-77")
 	b.IO.Emit("sentinel")                     // on one Redis connection after the rest
 	observer.WaitN(t, "sentinel", 1, 5*time.Second)
 

@@ -31,11 +31,21 @@ type sessionStore struct {
 	prefix    string
 	recentFor time.Duration // pingInterval + pingTimeout + margin
 	keep      time.Duration // max_disconnection
+	maxRecent int           // maxRecent; tests lower them
+	maxAway   int           // maxAwayPackets
 
-	mu     sync.Mutex
-	seq    uint64
-	recent []storedPacket // oldest first
-	head   int            // recent[head:] is live
+	mu      sync.Mutex
+	seq     uint64
+	scratch []byte   // record's encoding buffer
+	recent  eventLog // every event of the last recentFor (at most maxRecent)
+	// countCut is when the newest event dropped from recent for its count,
+	// not its age, was recorded: a restore that would need recent events
+	// from before it cannot prove it has them all.
+	countCut int64
+	kept     eventLog // the events some away session waits for, until keep
+	// unread decodes a message kept by keepUnread into the event it
+	// carries, if it is one a socket in rooms missed.
+	unread func(payload []byte, rooms *types.Set[socket.Room]) ([]any, bool)
 	away   map[socket.PrivateSessionId]*awaySession
 	byRoom map[socket.Room]map[*awaySession]struct{} // away sessions by room, for record
 	born   map[socket.SocketId]time.Time             // connected sockets' first join
@@ -48,35 +58,26 @@ type sessionStore struct {
 const FromSessionStart = "-"
 
 // maxRecent and maxAwayPackets bound the store whatever the event rate: a
-// client whose events fell off comes back as a new session.
+// client whose events fell off comes back as a new session (its restore
+// is refused rather than given a gap).
 const (
 	maxRecent      = 200_000
 	maxAwayPackets = 10_000
 )
-
-// storedPacket is an event kept for recovery. Its data ([event, ...args,
-// offset]) is kept msgpack-encoded: hundreds of thousands of events wait
-// here at a few thousand per second, and as decoded values (maps, slices,
-// strings) the garbage collector scanned them all at every cycle, about a
-// third of a worker's CPU at 5,000 emits/s; encoded, they are bytes it
-// does not scan.
-type storedPacket struct {
-	seq    uint64 // the offset is the store's prefix and seq in base 36
-	at     int64  // UnixNano
-	enc    []byte // msgpack of the data
-	target target
-}
 
 type awaySession struct {
 	session *socket.SessionToPersist
 	born    time.Time // when its socket was created (zero: unknown)
 	since   time.Time
 	until   time.Time
-	packets []storedPacket
+	seqs    []uint64 // its events in kept, in order
+	// overflow: more than maxAwayPackets events were meant for it; it
+	// cannot be restored whole, so it is not restored.
+	overflow bool
 }
 
 func newSessionStore(prefix string, recentFor, keep time.Duration) *sessionStore {
-	return &sessionStore{prefix: prefix + "-", recentFor: recentFor, keep: keep,
+	return &sessionStore{prefix: prefix + "-", recentFor: recentFor, keep: keep, maxRecent: maxRecent, maxAway: maxAwayPackets,
 		away: map[socket.PrivateSessionId]*awaySession{}, byRoom: map[socket.Room]map[*awaySession]struct{}{},
 		born: map[socket.SocketId]time.Time{}}
 }
@@ -104,7 +105,11 @@ func storable(p *parser.Packet, t target) bool {
 }
 
 // record gives an event its offset (appended to its data, as Socket.IO
-// does) and keeps it.
+// does) and keeps it: in recent, and once more in kept when an away
+// session's rooms match it, that session noting its seq. Events are
+// stored encoded (msgpack), in eventLogs: hundreds of thousands wait here
+// at a few thousand per second, and as decoded values the garbage
+// collector scanned them all at every cycle.
 func (st *sessionStore) record(p *parser.Packet, t target) {
 	data, ok := p.Data.([]any)
 	if !ok {
@@ -114,61 +119,112 @@ func (st *sessionStore) record(p *parser.Packet, t target) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.seq++
-	id := st.prefix + strconv.FormatUint(st.seq, 36)
-	data = withOffset(data, id)
+	data = withOffset(data, st.offset(st.seq))
 	p.Data = data
-	enc, err := appendValue(nil, data)
+	enc, err := appendValue(st.scratch[:0], data)
 	if err != nil {
 		return // not encodable (a value msgpack cannot carry): delivered, not kept
 	}
-	sp := storedPacket{seq: st.seq, at: now.UnixNano(), enc: enc, target: t}
-	st.recent = append(st.recent, sp)
+	st.scratch = enc
+	at := now.UnixNano()
+	st.recent.add(st.seq, at, enc, &t)
 	st.pruneLocked(now)
+	if len(st.away) == 0 {
+		return
+	}
+	wanted := false
+	keep := func(a *awaySession) {
+		if a.overflow || !now.Before(a.until) || !targets(a.session.Rooms, t) {
+			return
+		}
+		if len(a.seqs) == st.maxAway {
+			a.overflow, a.seqs = true, nil
+			return
+		}
+		a.seqs = append(a.seqs, st.seq)
+		wanted = true
+	}
+	switch {
+	case len(t.Rooms) == 0: // to everyone: rare
+		for _, a := range st.away {
+			keep(a)
+		}
+	case len(t.Rooms) == 1: // the common case: no session seen twice
+		for a := range st.byRoom[socket.Room(t.Rooms[0])] {
+			keep(a)
+		}
+	default:
+		seen := map[*awaySession]bool{}
+		for _, r := range t.Rooms {
+			for a := range st.byRoom[socket.Room(r)] {
+				if !seen[a] {
+					seen[a] = true
+					keep(a)
+				}
+			}
+		}
+	}
+	if wanted {
+		st.kept.add(st.seq, at, enc, nil)
+	}
+}
+
+// keepUnread keeps a broadcast that came from Redis for room, where no
+// local socket is, for the away sessions of room, without decoding it:
+// decoding costs a worker more than the rest of an event's path, and most
+// of these events are never asked for. The message gets its seq now, in
+// arrival order like every other event, and is decoded if a session comes
+// back (by unread, which also checks what only the message says: its
+// exceptions, flags and namespace).
+func (st *sessionStore) keepUnread(room socket.Room, payload []byte) {
+	now := time.Now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var seq uint64
+	for a := range st.byRoom[room] {
+		if a.overflow || !now.Before(a.until) {
+			continue
+		}
+		if len(a.seqs) == st.maxAway {
+			a.overflow, a.seqs = true, nil
+			continue
+		}
+		if seq == 0 {
+			st.seq++
+			seq = st.seq
+		}
+		a.seqs = append(a.seqs, seq)
+	}
+	if seq != 0 {
+		st.kept.addEntry(logEntry{seq: seq, at: now.UnixNano(), unread: true}, payload, nil)
+		st.pruneLocked(now)
+	}
+}
+
+// offset is the offset of the event seq, as its data carries it.
+func (st *sessionStore) offset(seq uint64) string {
+	return st.prefix + strconv.FormatUint(seq, 36)
+}
+
+// pruneLocked drops recent events older than the window, and the oldest
+// beyond maxRecent; kept events older than keep (every session that
+// waited for them has expired); now and then, expired sessions. Called
+// once per seq.
+func (st *sessionStore) pruneLocked(now time.Time) {
+	cut := now.Add(-st.recentFor).UnixNano()
+	if at := st.recent.dropWhile(func(e logEntry) bool {
+		return e.at < cut || st.recent.n > st.maxRecent
+	}); at >= cut {
+		st.countCut = at
+	}
+	keptCut := now.Add(-st.keep).UnixNano()
+	st.kept.dropWhile(func(e logEntry) bool { return e.at < keptCut })
 	if st.seq%4096 == 0 {
 		for pid, a := range st.away {
 			if now.After(a.until) {
 				st.dropLocked(pid)
 			}
 		}
-	}
-	if len(st.away) == 0 {
-		return
-	}
-	keep := func(a *awaySession) {
-		if len(a.packets) < maxAwayPackets && now.Before(a.until) && targets(a.session.Rooms, t) {
-			a.packets = append(a.packets, sp)
-		}
-	}
-	if len(t.Rooms) == 0 { // to everyone: rare
-		for _, a := range st.away {
-			keep(a)
-		}
-		return
-	}
-	seen := map[*awaySession]bool{}
-	for _, r := range t.Rooms {
-		for a := range st.byRoom[socket.Room(r)] {
-			if !seen[a] {
-				seen[a] = true
-				keep(a)
-			}
-		}
-	}
-}
-
-// pruneLocked drops recent events older than the window, and the oldest
-// beyond maxRecent.
-func (st *sessionStore) pruneLocked(now time.Time) {
-	cut := now.Add(-st.recentFor).UnixNano()
-	for st.head < len(st.recent) && (st.recent[st.head].at < cut || len(st.recent)-st.head > maxRecent) {
-		st.recent[st.head] = storedPacket{}
-		st.head++
-	}
-	if st.head > 1024 && st.head > len(st.recent)/2 { // compact now and then
-		n := copy(st.recent, st.recent[st.head:])
-		clear(st.recent[n:])
-		st.recent = st.recent[:n]
-		st.head = 0
 	}
 }
 
@@ -224,35 +280,55 @@ func (st *sessionStore) restore(pid socket.PrivateSessionId, offset string) *soc
 	if now.After(a.until) {
 		return nil
 	}
+	if a.overflow {
+		return nil
+	}
 	// Events before the disconnect that the client may not have got: the
 	// recent ones after its offset (all recent ones for it, when the offset
 	// is older than the window: it got none of them; with no offset, all
 	// since its socket was created).
-	live := st.recent[st.head:]
-	from := 0
-	if seq, ok := st.seqOf(offset); ok {
-		for i := len(live) - 1; i >= 0; i-- {
-			if live[i].seq == seq {
-				from = i + 1
-				break
-			}
-		}
-	}
 	var missed []any
-	since, born := a.since.UnixNano(), a.born.UnixNano()
-	for _, p := range live[from:] {
-		if p.at >= since {
-			break // from here on, a.packets has them
-		}
-		if offset == FromSessionStart && !a.born.IsZero() && p.at < born {
-			continue // meant for an earlier socket of its rooms
-		}
-		if targets(a.session.Rooms, p.target) {
-			missed = appendDecoded(missed, p.enc)
+	from, ok := st.seqOf(offset)
+	if ok {
+		if _, _, found := st.recent.find(from); !found {
+			from, ok = 0, false
 		}
 	}
-	for _, p := range a.packets {
-		missed = appendDecoded(missed, p.enc)
+	since, born := a.since.UnixNano(), a.born.UnixNano()
+	if !ok {
+		// The client's last event is older than recent: recent must still
+		// reach back a whole window before the disconnect was noticed (or
+		// to the socket's creation), or events it missed fell off.
+		need := since - int64(st.recentFor)
+		if offset == FromSessionStart && !a.born.IsZero() {
+			need = max(need, born)
+		}
+		if st.countCut >= need {
+			return nil
+		}
+	}
+	st.recent.after(from, func(e logEntry, c *logChunk) bool {
+		if e.at >= since {
+			return false // from here on, kept has them
+		}
+		if offset == FromSessionStart && !a.born.IsZero() && e.at < born {
+			return true // meant for an earlier socket of its rooms
+		}
+		if c.targets(e, a.session.Rooms) {
+			missed = appendDecoded(missed, c.encoded(e))
+		}
+		return true
+	})
+	for _, seq := range a.seqs {
+		e, c, ok := st.kept.find(seq)
+		if !ok {
+			return nil // cannot happen: kept holds events until every session waiting for them expired
+		}
+		if !e.unread {
+			missed = appendDecoded(missed, c.encoded(e))
+		} else if data, ok := st.unread(c.encoded(e), a.session.Rooms); ok {
+			missed = append(missed, withOffset(data, st.offset(seq)))
+		}
 	}
 	return &socket.Session{SessionToPersist: a.session, MissedPackets: missed}
 }

@@ -2,6 +2,7 @@ package redisadapter
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,7 +94,7 @@ func TestSessionStoreExpiry(t *testing.T) {
 	}
 	st.record(event("new"), target{})
 	st.mu.Lock()
-	live := len(st.recent) - st.head
+	live := st.recent.n
 	st.mu.Unlock()
 	if live != 1 {
 		t.Errorf("%d recent events kept, want only the new one", live)
@@ -113,5 +114,136 @@ func TestSessionStoreDoesNotAlias(t *testing.T) {
 	}
 	if len(p.Data.([]any)) != 3 {
 		t.Errorf("offset not appended: %v", p.Data)
+	}
+}
+
+// A session meant more events than the store keeps for one is not
+// restored (a new session), rather than restored with a gap.
+func TestSessionStoreOverflowRefusesRestore(t *testing.T) {
+	st := newSessionStore("u", time.Minute, time.Minute)
+	st.maxAway = 3
+	first := event("first")
+	st.record(first, target{Rooms: []string{"r"}})
+	st.persist(session("p", "r"))
+	st.persist(session("q", "r"))
+	for i := range 3 {
+		st.record(event(fmt.Sprint("away", i)), target{Rooms: []string{"r"}})
+	}
+	s := st.restore("q", offsetOf(first))
+	if s == nil || fmt.Sprint(names(s.MissedPackets)) != "[away0 away1 away2]" {
+		t.Fatalf("q at the limit: %v", s)
+	}
+	st.record(event("one-too-many"), target{Rooms: []string{"r"}})
+	if s := st.restore("p", offsetOf(first)); s != nil {
+		t.Errorf("a session past its limit was restored with %v", names(s.MissedPackets))
+	}
+}
+
+// When recent lost events to its count limit inside the window a restore
+// needs, and the client's offset is older than what is left, the restore
+// is refused; with an offset still in recent it is whole.
+func TestSessionStoreCountLimit(t *testing.T) {
+	st := newSessionStore("u", time.Minute, time.Minute)
+	st.maxRecent = 5
+	first := event("first")
+	st.record(first, target{Rooms: []string{"r"}})
+	var last *parser.Packet
+	for i := range 10 {
+		last = event(fmt.Sprint("e", i))
+		st.record(last, target{Rooms: []string{"r"}})
+	}
+	st.persist(session("old", "r"))
+	st.persist(session("new", "r"))
+	if s := st.restore("old", offsetOf(first)); s != nil {
+		t.Errorf("restored although events after its offset fell off: %v", names(s.MissedPackets))
+	}
+	st.record(event("after"), target{Rooms: []string{"r"}})
+	s := st.restore("new", offsetOf(last))
+	if s == nil || fmt.Sprint(names(s.MissedPackets)) != "[after]" {
+		t.Fatalf("restore from a recent offset: %v", s)
+	}
+}
+
+// Restores across many chunks: each of 3 sessions gets exactly its rooms'
+// events, in order, whether they were recorded before or after it left.
+func TestSessionStoreManyChunks(t *testing.T) {
+	st := newSessionStore("u", time.Hour, time.Hour)
+	payload := strings.Repeat("x", 300) // several events per KB: chunks fill by bytes and by count
+	want := map[string][]string{}
+	var e1 *parser.Packet
+	record := func(i int) {
+		room := fmt.Sprint("r", i%3)
+		name := fmt.Sprint("e", i)
+		p := event(name, payload)
+		st.record(p, target{Rooms: []string{room}})
+		if i == 1 {
+			e1 = p
+		}
+		want[room] = append(want[room], name)
+	}
+	for i := range 3000 {
+		record(i)
+	}
+	mark := event("mark")
+	st.record(mark, target{Rooms: []string{"none"}})
+	for r := range 3 {
+		st.persist(session(fmt.Sprint("p", r), fmt.Sprint("r", r)))
+	}
+	offsets := []string{offsetOf(mark), offsetOf(e1), offsetOf(mark)}
+	want["r0"], want["r1"], want["r2"] = nil, want["r1"][1:], nil // p1 got e1 and missed the rest
+	for i := 3000; i < 3000+3*chunkEntries; i++ {
+		record(i)
+	}
+	big := event("big", strings.Repeat("y", 2*chunkBytes))
+	st.record(big, target{Rooms: []string{"r1"}})
+	want["r1"] = append(want["r1"], "big")
+	for r := range 3 {
+		s := st.restore(socket.PrivateSessionId(fmt.Sprint("p", r)), offsets[r])
+		if s == nil {
+			t.Fatalf("p%d not restored", r)
+		}
+		if got, w := names(s.MissedPackets), want[fmt.Sprint("r", r)]; fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("p%d: %d events, want %d (first %v, want %v)", r, len(got), len(w), got[:min(3, len(got))], w[:min(3, len(w))])
+		}
+	}
+}
+
+// The cost of keeping an event for recovery in the shape of the
+// side-by-side's emit rows: 15,000 sessions away (the clients of an
+// earlier row), events to one of 5,000 users' rooms.
+func BenchmarkSessionStoreRecord(b *testing.B) {
+	st := newSessionStore("u", time.Minute, time.Minute)
+	for i := range 15000 {
+		st.persist(session(fmt.Sprint("p", i), fmt.Sprint("user:", i)))
+	}
+	payload := map[string]any{"s": 1.0, "q": 12345.0, "t": 1764864000000000.0}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		st.record(event("e", payload), target{Rooms: []string{fmt.Sprint("user:", i%5000)}})
+	}
+}
+
+// sentBy reads the sender of a broadcast as encodeBroadcast writes it (and
+// as Node does), and says no to anything else.
+func TestSentBy(t *testing.T) {
+	for _, uid := range []string{"abc123", strings.Repeat("u", 40)} { // fixstr, str8
+		b, err := encodeBroadcast(message{Kind: kindBroadcast, UID: uid, Nsp: "/", Data: []any{"e"}, Target: target{Rooms: []string{"r"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sentBy(b, uid) || sentBy(b, uid+"x") || sentBy(b, uid[1:]) {
+			t.Errorf("sentBy(%q) wrong", uid)
+		}
+		for i := range len(b) {
+			if sentBy(b[:i], uid) && i < 2+len(uid) {
+				t.Errorf("sentBy accepts %d truncated bytes", i)
+			}
+		}
+	}
+	for _, garbage := range [][]byte{nil, {0x93}, {0x93, 0xc0}, {0x80}, {0xdc, 0x00}} {
+		if sentBy(garbage, "") {
+			t.Errorf("sentBy(%x) = true", garbage)
+		}
 	}
 }
