@@ -73,7 +73,7 @@ func testRecovery(t *testing.T, opts redisadapter.Options) {
 	// message says (its exceptions, its flags) is checked at the restore.
 	b.IO.To("user:77").Except(socket.Room(sid)).Emit("not-for-77")
 	b.IO.To("user:77").Volatile().Emit("not-for-77")
-	b.IO.Emit("sentinel")                     // on one Redis connection after the rest
+	b.IO.Emit("sentinel") // on one Redis connection after the rest
 	observer.WaitN(t, "sentinel", 1, 5*time.Second)
 
 	if _, err := client.Do(ctx, map[string]any{"op": "connect"}); err != nil {
