@@ -81,7 +81,7 @@ func FuzzPollingPayload(f *testing.F) {
 		}
 		var again []byte
 		for _, p := range got {
-			again = appendPollPacket(again, outPacket(p))
+			again = appendPollPacket(again, p)
 		}
 		var round []packet
 		if err := decodePayload(again, func(p packet) bool {

@@ -22,9 +22,10 @@ const recordSeparator = 0x1e
 
 var errBadPacket = errors.New("invalid packet")
 
-// packet is one decoded Engine.IO packet. For a message, data is its
-// payload (text, or the raw bytes of a binary message); data may alias the
-// read buffer and is valid only until the handler returns.
+// packet is one Engine.IO packet. For a message, data is its payload
+// (text, or the raw bytes of a binary message). A decoded packet's data
+// may alias the read buffer and is valid only until the handler returns;
+// a packet queued for long-polling owns its data, never modified after.
 type packet struct {
 	typ    byte
 	data   []byte
@@ -72,7 +73,7 @@ func decodePayload(body []byte, each func(packet) bool) error {
 
 // appendPollPacket appends one packet to a long-polling payload being
 // built, with the separator when it is not the first.
-func appendPollPacket(dst []byte, p outPacket) []byte {
+func appendPollPacket(dst []byte, p packet) []byte {
 	if len(dst) > 0 {
 		dst = append(dst, recordSeparator)
 	}
@@ -82,12 +83,4 @@ func appendPollPacket(dst []byte, p outPacket) []byte {
 	}
 	dst = append(dst, p.typ)
 	return append(dst, p.data...)
-}
-
-// outPacket is a packet waiting to be sent on long-polling. data is never
-// modified after it is queued.
-type outPacket struct {
-	typ    byte
-	data   []byte
-	binary bool
 }

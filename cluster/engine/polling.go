@@ -40,14 +40,14 @@ func (s *Socket) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(p.queue) > 0 || p.closing {
-		var extra []outPacket
+		var extra []packet
 		switch {
 		case p.closing && s.reason == ReasonTransportClose:
 			clear(p.queue) // the client closed: a noop ends its poll
 			p.queue = p.queue[:0]
-			extra = []outPacket{{typ: pktNoop}}
+			extra = []packet{{typ: pktNoop}}
 		case p.closing:
-			extra = []outPacket{{typ: pktClose}}
+			extra = []packet{{typ: pktClose}}
 		}
 		payload := s.takeQueueLocked(extra)
 		closing := p.closing

@@ -204,7 +204,7 @@ func (s *Server) verify(r *http.Request, q url.Values, upgrade bool) (*Socket, *
 // answered with the open packet.
 func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 	sock := newSocket(s, s.opts.NewID(), keepRequest(r), r.RemoteAddr)
-	sock.poll = &polling{queue: []outPacket{{typ: pktOpen, data: s.openPacket(sock.id, true)}}}
+	sock.poll = &polling{queue: []packet{{typ: pktOpen, data: s.openPacket(sock.id, true)}}}
 	sock.mu.Lock()
 	sock.startHeartbeatLocked()
 	sock.mu.Unlock()

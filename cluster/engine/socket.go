@@ -71,7 +71,7 @@ type Socket struct {
 
 // polling is the long-polling transport's state.
 type polling struct {
-	queue   []outPacket
+	queue   []packet
 	waiting chan []byte // the waiting GET gets its payload here (cap 1); nil: refuse it
 	late    bool        // the waiting GET arrived after the upgrade was probed
 	posting bool        // a POST is being read
@@ -195,7 +195,7 @@ func (s *Socket) Write(data io.Reader, opts *eiopacket.Options, _ eio.SendCallba
 	if s.state.Load() != stateOpen {
 		return s
 	}
-	p := outPacket{typ: pktMessage}
+	p := packet{typ: pktMessage}
 	switch b := data.(type) {
 	case *types.StringBuffer:
 		p.data = b.Bytes()
@@ -234,7 +234,7 @@ func (s *Socket) Write(data io.Reader, opts *eiopacket.Options, _ eio.SendCallba
 // sendLocked sends on the current transport (frame, when not nil, is the
 // packet's websocket frame, already built). An error means the websocket
 // failed: the caller ends the session once it has unlocked.
-func (s *Socket) sendLocked(p outPacket, frame []byte) error {
+func (s *Socket) sendLocked(p packet, frame []byte) error {
 	if s.ws != nil {
 		if frame == nil {
 			frame = messageFrame(p.typ, p.data, p.binary)
@@ -263,7 +263,7 @@ func (s *Socket) answerPollLocked(payload []byte) {
 
 // takeQueueLocked encodes and empties the polling queue, then appends
 // extra packets.
-func (s *Socket) takeQueueLocked(extra []outPacket) []byte {
+func (s *Socket) takeQueueLocked(extra []packet) []byte {
 	var b []byte
 	for _, p := range s.poll.queue {
 		b = appendPollPacket(b, p)
@@ -344,7 +344,7 @@ func (s *Socket) heartbeat() {
 	}
 	s.awaitPong = true
 	s.armLocked(s.srv.opts.PingTimeout)
-	err := s.sendLocked(outPacket{typ: pktPing}, pingFrame)
+	err := s.sendLocked(packet{typ: pktPing}, pingFrame)
 	s.mu.Unlock()
 	if err != nil {
 		s.end(reasonOf(err))
@@ -422,7 +422,7 @@ func (s *Socket) shut(reason Reason) (Reason, bool) {
 			case reason == ReasonTransportClose:
 				s.answerPollLocked([]byte{pktNoop})
 			case orderly:
-				s.answerPollLocked(s.takeQueueLocked([]outPacket{{typ: pktClose}}))
+				s.answerPollLocked(s.takeQueueLocked([]packet{{typ: pktClose}}))
 			default:
 				s.answerPollLocked([]byte{pktClose})
 			}

@@ -453,27 +453,21 @@ func (c *wsConn) flushLocked() error {
 // writeFD writes what the socket takes: n < len(b) with a nil error means
 // it is full (EAGAIN).
 func writeFD(fd int, b []byte) (int, error) {
-	for {
-		n, err := unix.Write(fd, b)
-		switch {
-		case err == nil:
-			return n, nil
-		case errors.Is(err, unix.EINTR):
-			continue
-		case errors.Is(err, unix.EAGAIN):
-			return 0, nil
-		default:
-			return 0, err
-		}
-	}
+	return retryWrite(func() (int, error) { return unix.Write(fd, b) })
 }
 
 func writevFD(fd int, vec [][]byte) (int, error) {
 	if len(vec) == 1 {
 		return writeFD(fd, vec[0])
 	}
+	return retryWrite(func() (int, error) { return unix.Writev(fd, vec) })
+}
+
+// retryWrite runs a non-blocking write again after EINTR; a full socket
+// buffer (EAGAIN) is 0 bytes written, not an error.
+func retryWrite(write func() (int, error)) (int, error) {
 	for {
-		n, err := unix.Writev(fd, vec)
+		n, err := write()
 		switch {
 		case err == nil:
 			return n, nil
