@@ -73,6 +73,8 @@ func reportError(s *IOStreams, err error) int {
 		}
 	case errors.As(err, &ae):
 		code, hint = exitUsage, "run 'frutos --help' for the list of commands"
+	case errors.As(err, &ce) && onlyBadFlagValues(err):
+		code, hint = exitUsage, "run with --help for usage"
 	case errors.As(err, &ce):
 		code, hint = exitConfig, "fix the configuration, then try again (the example: configs/frutos.yaml)"
 	}
@@ -81,4 +83,25 @@ func reportError(s *IOStreams, err error) int {
 		fmt.Fprintf(s.ErrOut, "hint: %s\n", strings.TrimPrefix(hint, "\n"))
 	}
 	return code
+}
+
+// onlyBadFlagValues reports whether every configuration error in err is
+// about a flag's value (`--env staging`, `--instances 0`): a usage error,
+// as any other bad flag, not a bad configuration.
+func onlyBadFlagValues(err error) bool {
+	switch e := err.(type) {
+	case *configs.Error:
+		return e.FromFlag()
+	case interface{ Unwrap() []error }:
+		errs := e.Unwrap()
+		for _, err := range errs {
+			if !onlyBadFlagValues(err) {
+				return false
+			}
+		}
+		return len(errs) > 0
+	case interface{ Unwrap() error }:
+		return onlyBadFlagValues(e.Unwrap())
+	}
+	return false
 }
