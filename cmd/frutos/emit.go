@@ -71,9 +71,9 @@ PUBLISH is not counted across nodes.)`,
   frutos emit room curso:algebra nueva_tarea '{"titulo": "Ecuaciones"}' --json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return flagError{err: errors.New("emit needs a target: user, mentor, room or all"), usage: "usage: " + cmd.UseLine()}
+				return flagError{err: errors.New("emit needs a target: user, mentor, room or all"), hint: "usage: " + cmd.UseLine()}
 			}
-			return flagError{err: fmt.Errorf("unknown emit target %q; use user, mentor, room or all", args[0]), usage: "usage: " + cmd.UseLine()}
+			return flagError{err: fmt.Errorf("unknown emit target %q; use user, mentor, room or all", args[0]), hint: "usage: " + cmd.UseLine()}
 		},
 		RunE: func(*cobra.Command, []string) error { return nil }, // Args has refused already
 	}
@@ -91,7 +91,7 @@ PUBLISH is not counted across nodes.)`,
 			Args: func(c *cobra.Command, args []string) error {
 				if len(args) < nargs || len(args) > nargs+1 {
 					return flagError{err: fmt.Errorf("emit %s takes %d or %d arguments, got %d", kind, nargs, nargs+1, len(args)),
-						usage: "usage: " + c.UseLine()}
+						hint: "usage: " + c.UseLine()}
 				}
 				return nil
 			},
@@ -99,7 +99,7 @@ PUBLISH is not counted across nodes.)`,
 				opts.Kind = kind
 				opts.DataSet = c.Flag("data").Changed
 				if err := opts.fromArgs(kind, args, nargs); err != nil {
-					return flagError{err: err, usage: "usage: " + c.UseLine()}
+					return flagError{err: err, hint: "usage: " + c.UseLine()}
 				}
 				if runF != nil {
 					return runF(opts)
