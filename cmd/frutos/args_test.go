@@ -36,6 +36,8 @@ func TestArgumentErrorsAreUsageErrors(t *testing.T) {
 		{[]string{"nonsense"}, `unknown command "nonsense" for "frutos"`, "run 'frutos --help' for the list of commands"},
 		{[]string{"stat"}, "Did you mean this?", "run 'frutos --help' for the list of commands"},
 		{[]string{"status", "extra"}, `unknown command "extra" for "frutos status"`, "run 'frutos status --help' for usage"},
+		{[]string{"stop"}, "stop takes one argument, the workers to stop: a worker id or all (got 0 arguments)", "for example `frutos stop 2` or `frutos stop all`"},
+		{[]string{"restart", "1", "2"}, "restart takes one argument, the workers to restart: a worker id or all (got 2 arguments)", "for example `frutos restart 2`"},
 		{[]string{"logs", "1", "2"}, "accepts at most 1 arg(s), received 2", "run 'frutos logs --help' for usage"},
 		{[]string{"completion", "bash", "extra"}, `unknown command "extra" for "frutos completion bash"`, "run 'frutos completion bash --help' for usage"},
 		{[]string{"token"}, "token takes one argument, the user id (got 0)", "usage: frutos token <user-id>"},
