@@ -14,6 +14,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/plural"
 )
 
 // maxRequestBody bounds control requests (a resolved config is a few KB).
@@ -72,7 +73,7 @@ func (d *Daemon) routes() http.Handler {
 		if err := d.StartApp(ctx, cfg, req.Load); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("started %d workers", cfg.Instances.Count()), nil
+		return "started " + plural.Count(cfg.Instances.Count(), "worker", "workers"), nil
 	}))
 	mux.HandleFunc(string(control.RouteStop), d.targetOp(d.sup.Stop))
 	mux.HandleFunc(string(control.RouteRestart), d.targetOp(d.sup.Restart))
@@ -128,7 +129,7 @@ func (d *Daemon) routes() http.Handler {
 		n := d.sup.Count()
 		d.shutdownApp()
 		d.Kill()
-		return fmt.Sprintf("stopped %d workers; the daemon exits", n), nil
+		return "stopped " + plural.Count(n, "worker", "workers") + "; the daemon exits", nil
 	}))
 	mux.HandleFunc(string(control.RouteUpdate), func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody)); err != nil {

@@ -42,6 +42,7 @@ import (
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/internal/jwtauth"
+	"github.com/frutos/frutos/internal/plural"
 	"github.com/frutos/frutos/internal/workerproto"
 	"github.com/frutos/frutos/redisctl"
 )
@@ -305,8 +306,8 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	defer d.opMu.Unlock()
 	if n := d.sup.Count(); n > 0 {
 		a := d.currentApp()
-		return conflictf("already running %d workers of %s on port %d; use restart, reload or scale, or delete first",
-			n, a.cfg.App, a.cfg.Port)
+		return conflictf("already running %s of %s on port %d; use restart, reload or scale, or delete first",
+			plural.Count(n, "worker", "workers"), a.cfg.App, a.cfg.Port)
 	}
 	d.mu.Lock()
 	old := d.takeAppLocked() // after a delete: start afresh with the new settings
@@ -402,7 +403,7 @@ func (d *Daemon) resumeStopped(ctx context.Context) (msg string, resumed bool, e
 		return "", true, err
 	}
 	return fmt.Sprintf("started %s %v of %s again (stopped before; `frutos reload` applies a new configuration)",
-		plural(len(ids), "stopped worker", "stopped workers"), ids, a.cfg.App), true, nil
+		plural.Count(len(ids), "stopped worker", "stopped workers"), ids, a.cfg.App), true, nil
 }
 
 // Token signs a test JWT with the secret the app's workers verify.
@@ -427,14 +428,6 @@ func (d *Daemon) Token(req control.TokenRequest) (control.Token, error) {
 		source = "development secret " + filepath.Join(cfg.Home, jwtauth.DevSecretFile)
 	}
 	return control.Token{Token: tok, Secret: source}, nil
-}
-
-// plural is "1 worker", "2 workers".
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 func (d *Daemon) currentApp() *app {

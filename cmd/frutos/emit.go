@@ -14,6 +14,7 @@ import (
 	"github.com/frutos/frutos/cluster/redisadapter"
 	"github.com/frutos/frutos/cluster/rooms"
 	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/internal/plural"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -220,20 +221,16 @@ func runEmit(opts *emitOptions) error {
 	if opts.Room == "" {
 		to = "to every client"
 	}
-	servers := "servers"
-	if n == 1 {
-		servers = "server"
-	}
 	switch {
 	case streams:
-		fmt.Fprintf(opts.IO.ErrOut, "appended %q %s of namespace %s to stream %s on %s (entry %s): %d %s read it\n",
-			opts.Event, to, em.Namespace(), em.Stream(), conn.Target.URL, entry, n, servers)
+		fmt.Fprintf(opts.IO.ErrOut, "appended %q %s of namespace %s to stream %s on %s (entry %s): %s read it\n",
+			opts.Event, to, em.Namespace(), em.Stream(), conn.Target.URL, entry, plural.Count(n, "server", "servers"))
 	case !counted:
 		fmt.Fprintf(opts.IO.ErrOut, "sent %q %s of namespace %s on %s (Redis Cluster does not count the servers a PUBLISH reaches)\n",
 			opts.Event, to, em.Namespace(), conn.Target.URL)
 	default:
-		fmt.Fprintf(opts.IO.ErrOut, "sent %q %s of namespace %s on %s: %d %s received it\n",
-			opts.Event, to, em.Namespace(), conn.Target.URL, n, servers)
+		fmt.Fprintf(opts.IO.ErrOut, "sent %q %s of namespace %s on %s: %s received it\n",
+			opts.Event, to, em.Namespace(), conn.Target.URL, plural.Count(n, "server", "servers"))
 	}
 	switch {
 	case n == 0 && streams:

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/internal/plural"
 	"github.com/frutos/frutos/logs"
 )
 
@@ -200,7 +201,7 @@ func runLogs(opts *logsOptions) error {
 			continue // not written yet: followed from its start
 		}
 		if opts.Lines > 0 && !opts.JSON {
-			fmt.Fprintf(opts.IO.ErrOut, "%s last %d lines:\n", t.File.Path, opts.Lines)
+			fmt.Fprintf(opts.IO.ErrOut, "%s last %s:\n", t.File.Path, plural.Count(opts.Lines, "line", "lines"))
 		}
 		for _, l := range t.Lines {
 			p.print(t.File, l, time.Time{})

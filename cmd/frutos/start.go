@@ -16,6 +16,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/plural"
 )
 
 type startOptions struct {
@@ -111,7 +112,7 @@ func startApp(io *IOStreams, cfg *configs.Config, load control.LoadOptions, exe 
 	timeout := control.StartTimeout(cfg.Restart.ListenTimeout.Duration()) + 15*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	fmt.Fprintf(io.ErrOut, "starting %d workers of %s (%s) on %s:%d...\n", cfg.Instances.Count(), cfg.App, cfg.Env, cfg.Host, cfg.Port)
+	fmt.Fprintf(io.ErrOut, "starting %s of %s (%s) on %s:%d...\n", plural.Count(cfg.Instances.Count(), "worker", "workers"), cfg.App, cfg.Env, cfg.Host, cfg.Port)
 	res, err := client.Start(ctx, control.StartRequest{Config: raw, Load: load})
 	if err != nil {
 		if spawned {
