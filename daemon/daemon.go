@@ -326,7 +326,7 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	cancel()
 	if err != nil {
 		target.Close()
-		return &control.Error{Code: control.CodeRedisUnavailable, Message: fmt.Sprintf("Redis unreachable at %s: %v", target.URL, err)}
+		return &control.Error{Code: control.CodeRedisUnavailable, Message: redisUnreachable(target.URL, err)}
 	}
 	logs, err := d.opts.Logs(cfg)
 	if err != nil {
@@ -428,6 +428,16 @@ func (d *Daemon) Token(req control.TokenRequest) (control.Token, error) {
 		source = "development secret " + filepath.Join(cfg.Home, jwtauth.DevSecretFile)
 	}
 	return control.Token{Token: tok, Secret: source}, nil
+}
+
+// redisUnreachable says that Redis at url failed err, naming url once
+// (a *redisctl.Error names it too).
+func redisUnreachable(url string, err error) string {
+	var re *redisctl.Error
+	if errors.As(err, &re) {
+		return fmt.Sprintf("Redis unreachable at %s: %s", re.URL, re.Reason())
+	}
+	return fmt.Sprintf("Redis unreachable at %s: %v", url, err)
 }
 
 func (d *Daemon) currentApp() *app {
