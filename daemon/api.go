@@ -75,6 +75,14 @@ func (d *Daemon) routes() http.Handler {
 		}
 		return "started " + plural.Count(cfg.Instances.Count(), "worker", "workers"), nil
 	}))
+	mux.HandleFunc(string(control.RouteStartCheck), func(w http.ResponseWriter, r *http.Request) {
+		plan, err := d.checkStartRequest(w, r)
+		if err != nil {
+			failErr(w, err)
+			return
+		}
+		reply(w, plan)
+	})
 	mux.HandleFunc(string(control.RouteStop), d.targetOp(d.sup.Stop))
 	mux.HandleFunc(string(control.RouteRestart), d.targetOp(d.sup.Restart))
 	mux.HandleFunc(string(control.RouteReload), d.op(func(ctx context.Context, body []byte) (string, error) {
@@ -236,6 +244,24 @@ func decode(body []byte, v any) error {
 }
 
 // configFrom validates a resolved configuration sent by the CLI.
+// checkStartRequest reads a StartRequest and answers what the start would
+// do (RouteStartCheck).
+func (d *Daemon) checkStartRequest(w http.ResponseWriter, r *http.Request) (control.StartPlan, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		return control.StartPlan{}, badRequestf("read request: %v", err)
+	}
+	var req control.StartRequest
+	if err := decode(body, &req); err != nil {
+		return control.StartPlan{}, err
+	}
+	cfg, err := configFrom(req.Config)
+	if err != nil {
+		return control.StartPlan{}, err
+	}
+	return d.CheckStart(cfg)
+}
+
 func configFrom(raw json.RawMessage) (*configs.Config, error) {
 	if len(raw) == 0 {
 		return nil, badRequestf("no configuration in the request")

@@ -304,10 +304,8 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	defer cancel()
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
-	if n := d.sup.Count(); n > 0 {
-		a := d.currentApp()
-		return conflictf("already running %s of %s on port %d; use restart, reload or scale, or delete first",
-			plural.Count(n, "worker", "workers"), a.cfg.App, a.cfg.Port)
+	if err := d.refuseRunningLocked(); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	old := d.takeAppLocked() // after a delete: start afresh with the new settings
@@ -376,6 +374,50 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	return nil
 }
 
+// refuseRunningLocked refuses a start while the app has workers (opMu
+// held).
+func (d *Daemon) refuseRunningLocked() error {
+	n := d.sup.Count()
+	if n == 0 {
+		return nil
+	}
+	a := d.currentApp()
+	return conflictf("already running %s of %s on port %d; use restart, reload or scale, or delete first",
+		plural.Count(n, "worker", "workers"), a.cfg.App, a.cfg.Port)
+}
+
+// CheckStart says what a start with cfg would do (RouteStartCheck), or
+// refuses it as the start would, in the same order, and starts nothing:
+// start the stopped workers again (resumeStopped), or start the app if
+// the machine can hold cfg's workers and none runs. The start checks
+// again.
+func (d *Daemon) CheckStart(cfg *configs.Config) (control.StartPlan, error) {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	if ids := d.stoppedLocked(); len(ids) > 0 {
+		return control.StartPlan{Resume: ids}, nil
+	}
+	if err := ThisMachine().checkCapacity(cfg.Instances.Count()); err != nil {
+		return control.StartPlan{}, err
+	}
+	return control.StartPlan{}, d.refuseRunningLocked()
+}
+
+// stoppedLocked lists the workers a start would start again: those that
+// `stop` stopped or that ended errored, when an app is there (opMu held).
+func (d *Daemon) stoppedLocked() []int {
+	if d.currentApp() == nil {
+		return nil
+	}
+	var ids []int
+	for _, w := range d.sup.Workers() {
+		if w.Status == control.StatusStopped || w.Status == control.StatusErrored {
+			ids = append(ids, w.ID)
+		}
+	}
+	return ids
+}
+
 // resumeStopped starts again the workers that `stop` stopped (or that
 // ended errored), as PM2's start does; resumed is false when the app has
 // no workers (start it) or none stopped (it already runs). They run the
@@ -383,16 +425,11 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 func (d *Daemon) resumeStopped(ctx context.Context) (msg string, resumed bool, err error) {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
-	var ids []int
-	for _, w := range d.sup.Workers() {
-		if w.Status == control.StatusStopped || w.Status == control.StatusErrored {
-			ids = append(ids, w.ID)
-		}
-	}
-	a := d.currentApp()
-	if len(ids) == 0 || a == nil {
+	ids := d.stoppedLocked()
+	if len(ids) == 0 {
 		return "", false, nil
 	}
+	a := d.currentApp()
 	var errs []error
 	for _, id := range ids {
 		if _, err := d.sup.Restart(ctx, control.Target{ID: id}); err != nil {
