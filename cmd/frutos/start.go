@@ -68,7 +68,7 @@ func runStart(opts *startOptions) error {
 		return err
 	}
 	load := loadOptions(opts.File(), opts.Env(), opts.Flags)
-	return startApp(opts.IO, cfg, load, opts.Executable, opts.JSON)
+	return startApp(opts.IO, cfg, load, opts.Executable, opts.JSON, "")
 }
 
 // checkPortFlag refuses a --port that is no TCP port. 0 is refused too:
@@ -99,7 +99,9 @@ func loadOptions(file, env string, fl configs.Flags) control.LoadOptions {
 
 // startApp makes sure a daemon runs for cfg's home and asks it to start
 // the app. A daemon this call started is stopped again if the start fails.
-func startApp(io *IOStreams, cfg *configs.Config, load control.LoadOptions, exe func() (string, error), asJSON bool) error {
+// intro, when not empty, is a line said with "starting", once the daemon
+// has not refused the start (resurrect's "resurrecting ...").
+func startApp(io *IOStreams, cfg *configs.Config, load control.LoadOptions, exe func() (string, error), asJSON bool, intro string) error {
 	client := control.NewClient(cfg.Home)
 	spawned, err := ensureDaemon(io, client, cfg.Home, exe)
 	if err != nil {
@@ -122,6 +124,9 @@ func startApp(io *IOStreams, cfg *configs.Config, load control.LoadOptions, exe 
 	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
 	plan, err := client.CheckStart(cctx, req)
 	ccancel()
+	if intro != "" && (err == nil || errors.Is(err, control.ErrUnknownRoute)) {
+		fmt.Fprintln(io.ErrOut, intro)
+	}
 	switch {
 	case errors.Is(err, control.ErrUnknownRoute): // an older daemon: its start decides
 		fmt.Fprintf(io.ErrOut, "starting %s...\n", cfg.App)
