@@ -278,7 +278,7 @@ func followingIdle(io *IOStreams, loc logLocation, files []logs.File) {
 		}
 	}
 	if len(present) == 0 {
-		fmt.Fprintf(io.ErrOut, "%s and there are no log files in %s: following it for the workers' files "+
+		fmt.Fprintf(io.ErrOut, "%s and there are no log files in %s: waiting for the workers' files there "+
 			"(start them with `frutos start`; Ctrl-C to stop)\n", loc.Idle, loc.Dir)
 		return
 	}
