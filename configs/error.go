@@ -21,6 +21,11 @@ type Error struct {
 	Msg    string
 }
 
+// FromFlag reports whether the value at fault came from a command-line
+// flag (File "flag --instances"): the command line counts that as a usage
+// error, not a configuration one.
+func (e *Error) FromFlag() bool { return strings.HasPrefix(e.File, "flag ") }
+
 // Error formats the problem as "file:line:col: field: msg", leaving out the
 // parts that are unknown.
 func (e *Error) Error() string {

@@ -27,7 +27,7 @@ func TestProductionRefusals(t *testing.T) {
 		{name: "no secret", vars: without("FRUTOS_AUTH_SECRET"),
 			want: "auth.secret_env: FRUTOS_AUTH_SECRET is not set; production needs a JWT secret"},
 		{name: "short secret (Bug: production accepted a one-character secret)", vars: append(without("FRUTOS_AUTH_SECRET"), "FRUTOS_AUTH_SECRET", "k"),
-			want: "auth.secret_env: FRUTOS_AUTH_SECRET holds 1 bytes; production needs a secret of at least 32 bytes (an HS256 key as long as its hash): make one with `openssl rand -hex 32`"},
+			want: "auth.secret_env: FRUTOS_AUTH_SECRET holds 1 byte; production needs a secret of at least 32 bytes (an HS256 key as long as its hash): make one with `openssl rand -hex 32`"},
 		{name: "31-byte secret", vars: append(without("FRUTOS_AUTH_SECRET"), "FRUTOS_AUTH_SECRET", strings.Repeat("k", 31)),
 			want: "auth.secret_env: FRUTOS_AUTH_SECRET holds 31 bytes;"},
 		{name: "32-byte secret", vars: append(without("FRUTOS_AUTH_SECRET"), "FRUTOS_AUTH_SECRET", strings.Repeat("k", 32))},

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/frutos/frutos/internal/plural"
 )
 
 // Validate checks every setting and the production rules (a JWT secret, a
@@ -137,8 +139,8 @@ func (k *checker) check(c *Config) {
 			c.Auth.SecretEnv, c.Auth.SecretEnv)
 	} else if prod && len(c.Auth.Secret) < MinProductionSecret {
 		// The length only: never the secret, nor a part of it.
-		k.failf("auth.secret_env", "%s holds %d bytes; production needs a secret of at least %d bytes (an HS256 key as long as its hash): "+
-			"make one with `openssl rand -hex 32` and give your backend the same", c.Auth.SecretEnv, len(c.Auth.Secret), MinProductionSecret)
+		k.failf("auth.secret_env", "%s holds %s; production needs a secret of at least %d bytes (an HS256 key as long as its hash): "+
+			"make one with `openssl rand -hex 32` and give your backend the same", c.Auth.SecretEnv, plural.Count(len(c.Auth.Secret), "byte", "bytes"), MinProductionSecret)
 	}
 
 	for i, o := range c.CORS.Origins {

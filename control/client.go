@@ -17,6 +17,10 @@ import (
 // ErrNotRunning means no daemon answers on the home's socket.
 var ErrNotRunning = errors.New("the frutos daemon is not running")
 
+// ErrUnknownRoute means the daemon does not serve the request: it runs an
+// older frutos (`frutos update` replaces it).
+var ErrUnknownRoute = errors.New("the daemon does not know this request (it runs an older frutos)")
+
 // Client talks to the daemon of one state home.
 type Client struct {
 	socket string
@@ -75,6 +79,21 @@ func (c *Client) Token(ctx context.Context, req TokenRequest) (Token, error) {
 // workers are ready.
 func (c *Client) Start(ctx context.Context, req StartRequest) (Result, error) {
 	return c.op(ctx, RouteStart, req)
+}
+
+// CheckStart asks what Start would do with req, and whether the daemon
+// would refuse it, without starting anything. A daemon older than this
+// request answers ErrUnknownRoute.
+func (c *Client) CheckStart(ctx context.Context, req StartRequest) (StartPlan, error) {
+	var p StartPlan
+	err := c.do(ctx, RouteStartCheck, req, &p)
+	// The check never answers not_found; an older daemon does, for a
+	// request it has no route for ("no control request at ...").
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeNotFound {
+		return p, fmt.Errorf("%s: %w", RouteStartCheck, ErrUnknownRoute)
+	}
+	return p, err
 }
 
 // Stop stops workers gracefully; they stay in the table, stopped.
@@ -179,6 +198,9 @@ func (c *Client) do(ctx context.Context, r Route, in, out any) error {
 	if resp.StatusCode/100 != 2 {
 		e := &Error{}
 		if json.Unmarshal(data, e) != nil || e.Message == "" {
+			if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+				return fmt.Errorf("%s: %w", r, ErrUnknownRoute)
+			}
 			e = &Error{Code: CodeFailed, Message: fmt.Sprintf("daemon answered HTTP %d", resp.StatusCode)}
 		}
 		return e

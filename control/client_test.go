@@ -199,3 +199,44 @@ func TestRoutes(t *testing.T) {
 		t.Fatalf("RouteStop = %s %s", control.RouteStop.Method(), control.RouteStop.Path())
 	}
 }
+
+// CheckStart reads the plan; a refusal stays an *Error; a daemon that has
+// no such route (older: a JSON not_found, or older still a plain 404) is
+// ErrUnknownRoute, so that the CLI can fall back to starting directly.
+func TestClientCheckStart(t *testing.T) {
+	var answer func(w http.ResponseWriter)
+	f := serveFake(t, func(w http.ResponseWriter, r *http.Request) { answer(w) })
+	c := control.NewClient(f.home)
+	req := control.StartRequest{Config: json.RawMessage(`{"app":"frutos"}`)}
+
+	answer = func(w http.ResponseWriter) { _ = json.NewEncoder(w).Encode(control.StartPlan{Resume: []int{1, 3}}) }
+	plan, err := c.CheckStart(context.Background(), req)
+	if err != nil || len(plan.Resume) != 2 || plan.Resume[1] != 3 {
+		t.Fatalf("plan %+v, %v", plan, err)
+	}
+	if got := f.requests(); got[len(got)-1].route != string(control.RouteStartCheck) {
+		t.Errorf("sent to %s", got[len(got)-1].route)
+	}
+
+	answer = func(w http.ResponseWriter) {
+		w.WriteHeader(http.StatusConflict)
+		_ = json.NewEncoder(w).Encode(control.Error{Code: control.CodeConflict, Message: "already running 2 workers"})
+	}
+	var ce *control.Error
+	if _, err := c.CheckStart(context.Background(), req); !errors.As(err, &ce) || ce.Code != control.CodeConflict || errors.Is(err, control.ErrUnknownRoute) {
+		t.Errorf("a refusal: %v", err)
+	}
+
+	for name, older := range map[string]func(w http.ResponseWriter){
+		"json not_found": func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusNotFound)
+			_ = json.NewEncoder(w).Encode(control.Error{Code: control.CodeNotFound, Message: `no control request at "/v1/start/check"`})
+		},
+		"plain 404": func(w http.ResponseWriter) { http.NotFound(w, nil) },
+	} {
+		answer = older
+		if _, err := c.CheckStart(context.Background(), req); !errors.Is(err, control.ErrUnknownRoute) {
+			t.Errorf("%s: %v, want ErrUnknownRoute", name, err)
+		}
+	}
+}

@@ -28,25 +28,26 @@ type Route string
 
 // The control API's routes.
 const (
-	RoutePing    Route = "GET /v1/ping"     // -> {"pid": N}
-	RouteStatus  Route = "GET /v1/status"   // -> Status
-	RouteStart   Route = "POST /v1/start"   // StartRequest -> Result
-	RouteStop    Route = "POST /v1/stop"    // Target -> Result
-	RouteRestart Route = "POST /v1/restart" // Target -> Result
-	RouteReload  Route = "POST /v1/reload"  // ReloadRequest -> Result
-	RouteScale   Route = "POST /v1/scale"   // ScaleRequest -> Result
-	RouteDelete  Route = "POST /v1/delete"  // {} -> Result
-	RouteFlush   Route = "POST /v1/flush"   // Target -> Result with Files
-	RouteSave    Route = "POST /v1/save"    // {} -> Result
-	RouteKill    Route = "POST /v1/kill"    // {} -> Result; then the daemon exits
-	RouteUpdate  Route = "POST /v1/update"  // {} -> UpdateResult; then the daemon exits, replaced
-	RouteRedis   Route = "GET /v1/redis"    // -> RedisURL (password included: the socket is owner-only)
-	RouteToken   Route = "POST /v1/token"   // TokenRequest -> Token
+	RoutePing       Route = "GET /v1/ping"         // -> {"pid": N}
+	RouteStatus     Route = "GET /v1/status"       // -> Status
+	RouteStart      Route = "POST /v1/start"       // StartRequest -> Result
+	RouteStartCheck Route = "POST /v1/start/check" // StartRequest -> StartPlan; nothing starts
+	RouteStop       Route = "POST /v1/stop"        // Target -> Result
+	RouteRestart    Route = "POST /v1/restart"     // Target -> Result
+	RouteReload     Route = "POST /v1/reload"      // ReloadRequest -> Result
+	RouteScale      Route = "POST /v1/scale"       // ScaleRequest -> Result
+	RouteDelete     Route = "POST /v1/delete"      // {} -> Result
+	RouteFlush      Route = "POST /v1/flush"       // Target -> Result with Files
+	RouteSave       Route = "POST /v1/save"        // {} -> Result
+	RouteKill       Route = "POST /v1/kill"        // {} -> Result; then the daemon exits
+	RouteUpdate     Route = "POST /v1/update"      // {} -> UpdateResult; then the daemon exits, replaced
+	RouteRedis      Route = "GET /v1/redis"        // -> RedisURL (password included: the socket is owner-only)
+	RouteToken      Route = "POST /v1/token"       // TokenRequest -> Token
 )
 
 // Routes lists every route of the API (for tests of both sides).
 func Routes() []Route {
-	return []Route{RoutePing, RouteStatus, RouteStart, RouteStop, RouteRestart, RouteReload,
+	return []Route{RoutePing, RouteStatus, RouteStart, RouteStartCheck, RouteStop, RouteRestart, RouteReload,
 		RouteScale, RouteDelete, RouteFlush, RouteSave, RouteKill, RouteUpdate, RouteRedis, RouteToken}
 }
 
@@ -143,6 +144,17 @@ type Status struct {
 type StartRequest struct {
 	Config json.RawMessage `json:"config"`
 	Load   LoadOptions     `json:"load"`
+}
+
+// StartPlan is the answer to RouteStartCheck: what RouteStart would do with
+// the same request. A start the daemon would refuse (an app already runs,
+// more workers than the machine holds) is refused the same way, with
+// nothing started, so that the CLI says "starting" only when it will.
+// RouteStart checks again: a plan promises nothing.
+type StartPlan struct {
+	// Resume lists the stopped workers the start would start again (PM2's
+	// start); empty, it would start the app.
+	Resume []int `json:"resume,omitempty"`
 }
 
 // LoadOptions is what the CLI loaded the configuration from, without

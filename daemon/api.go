@@ -14,6 +14,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/plural"
 )
 
 // maxRequestBody bounds control requests (a resolved config is a few KB).
@@ -72,8 +73,16 @@ func (d *Daemon) routes() http.Handler {
 		if err := d.StartApp(ctx, cfg, req.Load); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("started %d workers", cfg.Instances.Count()), nil
+		return "started " + plural.Count(cfg.Instances.Count(), "worker", "workers"), nil
 	}))
+	mux.HandleFunc(string(control.RouteStartCheck), func(w http.ResponseWriter, r *http.Request) {
+		plan, err := d.checkStartRequest(w, r)
+		if err != nil {
+			failErr(w, err)
+			return
+		}
+		reply(w, plan)
+	})
 	mux.HandleFunc(string(control.RouteStop), d.targetOp(d.sup.Stop))
 	mux.HandleFunc(string(control.RouteRestart), d.targetOp(d.sup.Restart))
 	mux.HandleFunc(string(control.RouteReload), d.op(func(ctx context.Context, body []byte) (string, error) {
@@ -128,7 +137,7 @@ func (d *Daemon) routes() http.Handler {
 		n := d.sup.Count()
 		d.shutdownApp()
 		d.Kill()
-		return fmt.Sprintf("stopped %d workers; the daemon exits", n), nil
+		return "stopped " + plural.Count(n, "worker", "workers") + "; the daemon exits", nil
 	}))
 	mux.HandleFunc(string(control.RouteUpdate), func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody)); err != nil {
@@ -235,6 +244,24 @@ func decode(body []byte, v any) error {
 }
 
 // configFrom validates a resolved configuration sent by the CLI.
+// checkStartRequest reads a StartRequest and answers what the start would
+// do (RouteStartCheck).
+func (d *Daemon) checkStartRequest(w http.ResponseWriter, r *http.Request) (control.StartPlan, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		return control.StartPlan{}, badRequestf("read request: %v", err)
+	}
+	var req control.StartRequest
+	if err := decode(body, &req); err != nil {
+		return control.StartPlan{}, err
+	}
+	cfg, err := configFrom(req.Config)
+	if err != nil {
+		return control.StartPlan{}, err
+	}
+	return d.CheckStart(cfg)
+}
+
 func configFrom(raw json.RawMessage) (*configs.Config, error) {
 	if len(raw) == 0 {
 		return nil, badRequestf("no configuration in the request")

@@ -42,6 +42,7 @@ import (
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/internal/jwtauth"
+	"github.com/frutos/frutos/internal/plural"
 	"github.com/frutos/frutos/internal/workerproto"
 	"github.com/frutos/frutos/redisctl"
 )
@@ -303,10 +304,8 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	defer cancel()
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
-	if n := d.sup.Count(); n > 0 {
-		a := d.currentApp()
-		return conflictf("already running %d workers of %s on port %d; use restart, reload or scale, or delete first",
-			n, a.cfg.App, a.cfg.Port)
+	if err := d.refuseRunningLocked(); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	old := d.takeAppLocked() // after a delete: start afresh with the new settings
@@ -325,7 +324,7 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	cancel()
 	if err != nil {
 		target.Close()
-		return &control.Error{Code: control.CodeRedisUnavailable, Message: fmt.Sprintf("Redis unreachable at %s: %v", target.URL, err)}
+		return &control.Error{Code: control.CodeRedisUnavailable, Message: redisUnreachable(target.URL, err)}
 	}
 	logs, err := d.opts.Logs(cfg)
 	if err != nil {
@@ -375,6 +374,50 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 	return nil
 }
 
+// refuseRunningLocked refuses a start while the app has workers (opMu
+// held).
+func (d *Daemon) refuseRunningLocked() error {
+	n := d.sup.Count()
+	if n == 0 {
+		return nil
+	}
+	a := d.currentApp()
+	return conflictf("already running %s of %s on port %d; use restart, reload or scale, or delete first",
+		plural.Count(n, "worker", "workers"), a.cfg.App, a.cfg.Port)
+}
+
+// CheckStart says what a start with cfg would do (RouteStartCheck), or
+// refuses it as the start would, in the same order, and starts nothing:
+// start the stopped workers again (resumeStopped), or start the app if
+// the machine can hold cfg's workers and none runs. The start checks
+// again.
+func (d *Daemon) CheckStart(cfg *configs.Config) (control.StartPlan, error) {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	if ids := d.stoppedLocked(); len(ids) > 0 {
+		return control.StartPlan{Resume: ids}, nil
+	}
+	if err := ThisMachine().checkCapacity(cfg.Instances.Count()); err != nil {
+		return control.StartPlan{}, err
+	}
+	return control.StartPlan{}, d.refuseRunningLocked()
+}
+
+// stoppedLocked lists the workers a start would start again: those that
+// `stop` stopped or that ended errored, when an app is there (opMu held).
+func (d *Daemon) stoppedLocked() []int {
+	if d.currentApp() == nil {
+		return nil
+	}
+	var ids []int
+	for _, w := range d.sup.Workers() {
+		if w.Status == control.StatusStopped || w.Status == control.StatusErrored {
+			ids = append(ids, w.ID)
+		}
+	}
+	return ids
+}
+
 // resumeStopped starts again the workers that `stop` stopped (or that
 // ended errored), as PM2's start does; resumed is false when the app has
 // no workers (start it) or none stopped (it already runs). They run the
@@ -382,16 +425,11 @@ func (d *Daemon) StartApp(ctx context.Context, cfg *configs.Config, load control
 func (d *Daemon) resumeStopped(ctx context.Context) (msg string, resumed bool, err error) {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
-	var ids []int
-	for _, w := range d.sup.Workers() {
-		if w.Status == control.StatusStopped || w.Status == control.StatusErrored {
-			ids = append(ids, w.ID)
-		}
-	}
-	a := d.currentApp()
-	if len(ids) == 0 || a == nil {
+	ids := d.stoppedLocked()
+	if len(ids) == 0 {
 		return "", false, nil
 	}
+	a := d.currentApp()
 	var errs []error
 	for _, id := range ids {
 		if _, err := d.sup.Restart(ctx, control.Target{ID: id}); err != nil {
@@ -402,7 +440,7 @@ func (d *Daemon) resumeStopped(ctx context.Context) (msg string, resumed bool, e
 		return "", true, err
 	}
 	return fmt.Sprintf("started %s %v of %s again (stopped before; `frutos reload` applies a new configuration)",
-		plural(len(ids), "stopped worker", "stopped workers"), ids, a.cfg.App), true, nil
+		plural.Count(len(ids), "stopped worker", "stopped workers"), ids, a.cfg.App), true, nil
 }
 
 // Token signs a test JWT with the secret the app's workers verify.
@@ -429,12 +467,14 @@ func (d *Daemon) Token(req control.TokenRequest) (control.Token, error) {
 	return control.Token{Token: tok, Secret: source}, nil
 }
 
-// plural is "1 worker", "2 workers".
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
+// redisUnreachable says that Redis at url failed err, naming url once
+// (a *redisctl.Error names it too).
+func redisUnreachable(url string, err error) string {
+	var re *redisctl.Error
+	if errors.As(err, &re) {
+		return fmt.Sprintf("Redis unreachable at %s: %s", re.URL, re.Reason())
 	}
-	return fmt.Sprintf("%d %s", n, many)
+	return fmt.Sprintf("Redis unreachable at %s: %v", url, err)
 }
 
 func (d *Daemon) currentApp() *app {

@@ -163,6 +163,13 @@ func TestStartFailsCleanly(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "Redis unreachable") {
 			t.Errorf("err = %v, want Redis unreachable", err)
 		}
+		// Friction (issue 17): "Redis unreachable at X: Redis at X: refused".
+		if err != nil && strings.Count(err.Error(), cfg.Redis.URL) != 1 {
+			t.Errorf("err = %v, want the URL said once", err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "refused: nothing accepts connections at ") {
+			t.Errorf("err = %v, want the cause and its detail", err)
+		}
 		if !portFree(cfg.Port) {
 			t.Error("the public port stayed bound after a failed start")
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/plural"
 )
 
 // DumpFile is the saved process list in the state home.
@@ -36,7 +37,7 @@ func (d *Daemon) Save() (string, error) {
 	if err := WriteDump(path, dump); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("saved %d workers of %s to %s", dump.Instances, dump.App, path), nil
+	return fmt.Sprintf("saved %s of %s to %s", plural.Count(dump.Instances, "worker", "workers"), dump.App, path), nil
 }
 
 // WriteDump writes a dump file atomically.

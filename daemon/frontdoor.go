@@ -44,12 +44,26 @@ type FrontDoor struct {
 func listenFrontDoor(addr string, r *router, log *slog.Logger) (*FrontDoor, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("port %s is taken by another process; stop it or choose another port with --port", portOf(addr))
-		}
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		return nil, listenError(addr, err)
 	}
 	return frontDoorOn(ln, r, log), nil
+}
+
+// listenError says why the public port could not be bound and what to do:
+// the two an operator meets are a port another process holds and a
+// privileged one (below 1024, net.ipv4.ip_unprivileged_port_start) for a
+// user other than root.
+func listenError(addr string, err error) error {
+	switch port := portOf(addr); {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("port %s is taken by another process; stop it or choose another port with --port", port)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("listen on %s: permission denied: port %s is privileged (below 1024) and this user may not bind it; "+
+			"serve on a port >= 1024 (--port 8080) behind a reverse proxy or load balancer, "+
+			"or give frutos CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep $(command -v frutos), "+
+			"or AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit)", addr, port)
+	}
+	return fmt.Errorf("listen on %s: %w", addr, err)
 }
 
 // frontDoorOn is a front door on a bound listener (an inherited one, in

@@ -18,6 +18,7 @@ import (
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/internal/handoff"
+	"github.com/frutos/frutos/internal/plural"
 	"github.com/frutos/frutos/internal/workerproto"
 )
 
@@ -152,7 +153,7 @@ func (s *Supervisor) Start(ctx context.Context, cfg *configs.Config, plan startP
 		for _, f := range plan.found {
 			f.release()
 		}
-		return conflictf("%d workers are already running; use restart, reload or scale", len(s.slots))
+		return conflictf("already running %s; use restart, reload or scale", plural.Count(len(s.slots), "worker", "workers"))
 	}
 	s.cfg = cfg
 	for id, gen := range plan.floor {
@@ -704,13 +705,13 @@ func (s *Supervisor) Scale(ctx context.Context, req control.ScaleRequest) (strin
 		if err := s.startNew(ctx, add); err != nil {
 			return "", fmt.Errorf("scale up: %w", err)
 		}
-		return fmt.Sprintf("scaled from %d to %d workers (added %v)", n, want, add), nil
+		return fmt.Sprintf("scaled from %d to %s (added %v)", n, plural.Count(want, "worker", "workers"), add), nil
 	case want < n:
 		remove := ids[want:]
 		s.remove(ctx, remove)
-		return fmt.Sprintf("scaled from %d to %d workers (removed %v, drained)", n, want, remove), nil
+		return fmt.Sprintf("scaled from %d to %s (removed %v, drained)", n, plural.Count(want, "worker", "workers"), remove), nil
 	}
-	return fmt.Sprintf("already %d workers", n), nil
+	return "already " + plural.Count(n, "worker", "workers"), nil
 }
 
 // Delete stops every worker and empties the table.
@@ -719,7 +720,7 @@ func (s *Supervisor) Delete(ctx context.Context) (string, error) {
 	defer s.ops.Unlock()
 	n := s.Count()
 	s.removeAll(ctx)
-	return fmt.Sprintf("deleted %d workers", n), nil
+	return "deleted " + plural.Count(n, "worker", "workers"), nil
 }
 
 func (s *Supervisor) removeAll(ctx context.Context) {
@@ -878,5 +879,5 @@ func describe(sls []*slot) string {
 	if len(sls) == 1 {
 		return fmt.Sprintf("worker %d", sls[0].id)
 	}
-	return fmt.Sprintf("%d workers", len(sls))
+	return plural.Count(len(sls), "worker", "workers")
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/plural"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -230,8 +231,8 @@ func (d *Daemon) handOver(ctx context.Context, a *app, ctl *net.UnixListener) (c
 			exe, cmd.Process.Pid, r.Error, os.Getpid())
 	}
 	return control.UpdateResult{OldPID: os.Getpid(), NewPID: r.PID, Adopted: r.Adopted,
-		Message: fmt.Sprintf("daemon updated: pid %d replaced by pid %d (%s), which adopted %d workers; no connection dropped",
-			os.Getpid(), r.PID, exe, r.Adopted)}, nil
+		Message: fmt.Sprintf("daemon updated: pid %d replaced by pid %d (%s), which adopted %s; no connection dropped",
+			os.Getpid(), r.PID, exe, plural.Count(r.Adopted, "worker", "workers"))}, nil
 }
 
 // table is the process table for a takeover.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/internal/plural"
 )
 
 // MaxLine is the longest line the Writer keeps whole. A longer line is
@@ -72,7 +73,7 @@ func (e Event) String() string {
 	if e.Err != nil {
 		return fmt.Sprintf("log %s: %v; dropping lines until it works again", e.Path, e.Err)
 	}
-	return fmt.Sprintf("log %s: writing again after dropping %d lines", e.Path, e.Dropped)
+	return fmt.Sprintf("log %s: writing again after dropping %s", e.Path, plural.Count(e.Dropped, "line", "lines"))
 }
 
 // Stats are a Writer's counters since Open.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"net/url"
@@ -26,8 +27,9 @@ const EmbeddedURLFile = "redis.url"
 const embeddedProbe = time.Second
 
 // Embedded is an in-process Redis-protocol server (miniredis) for
-// development on one machine: it listens on 127.0.0.1 on an ephemeral port,
-// has no password and keeps nothing on disk.
+// development on one machine: it listens on 127.0.0.1 on the port of its
+// state home (see StartEmbedded), has no password and keeps no data on
+// disk.
 //
 // It supports what the Socket.IO adapter and emitter use (PUBLISH,
 // SUBSCRIBE, PSUBSCRIBE, PUBSUB NUMSUB, PING, INFO with a server section of
@@ -45,17 +47,71 @@ type Embedded struct {
 
 // StartEmbedded starts an embedded Redis and publishes its URL in
 // <home>/redis.url (written atomically, mode 0600). It fails when a live
-// embedded Redis already serves that home. It listens where the last one
-// of the home did (the stale redis.url of a daemon that died) when that
-// port is free, so that workers that outlived their daemon, waiting to be
-// adopted, find their Redis again; otherwise on an ephemeral port.
+// embedded Redis already serves that home.
+//
+// A home keeps its port across restarts, so that a local emitter (a Node
+// backend in development) can be pointed at it once. The first free of:
+// where the last one of the home listened (the stale redis.url of a daemon
+// that died: workers that outlived it, waiting to be adopted, find their
+// Redis again), the port the home used last (<home>/redis.port), the port
+// derived from the home's path (homePort), then an ephemeral one, which
+// the home keeps from then on.
 func StartEmbedded(home string) (*Embedded, error) {
-	if prev := staleAddr(home); prev != "" {
-		if e, err := StartEmbeddedAt(home, prev); err == nil {
+	for _, addr := range []string{staleAddr(home), rememberedAddr(home), homeAddr(home)} {
+		if addr == "" {
+			continue
+		}
+		if e, err := StartEmbeddedAt(home, addr); err == nil {
 			return e, nil
 		}
 	}
 	return StartEmbeddedAt(home, "127.0.0.1:0")
+}
+
+// EmbeddedPortFile is the file in the state home that remembers the port
+// its embedded Redis used last. Unlike redis.url it stays when the server
+// stops.
+const EmbeddedPortFile = "redis.port"
+
+// rememberedAddr is the loopback address of the port in home's redis.port,
+// if any.
+func rememberedAddr(home string) string {
+	b, err := os.ReadFile(filepath.Join(home, EmbeddedPortFile))
+	if err != nil {
+		return ""
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || port < 1 || port > 65535 {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
+
+// Home ports are derived in [homePortBase, homePortBase+homePortSpan):
+// below Linux's ephemeral range (32768-60999), so that no outgoing
+// connection holds one by chance, and away from Redis's 6379.
+const (
+	homePortBase = 20000
+	homePortSpan = 10000
+)
+
+// homePort is the port derived from home's absolute path: the same home
+// gets the same port on every machine start, two homes most likely differ.
+func homePort(home string) int {
+	abs, err := filepath.Abs(home)
+	if err != nil {
+		abs = home
+	}
+	h := fnv.New32a()
+	h.Write([]byte(abs))
+	return homePortBase + int(h.Sum32()%homePortSpan)
+}
+
+func homeAddr(home string) string {
+	if home == "" {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(homePort(home)))
 }
 
 // staleAddr is the loopback address in home's redis.url, if any.
@@ -106,6 +162,10 @@ func StartEmbeddedAt(home, addr string) (*Embedded, error) {
 	if err := writeFileAtomic(e.file, []byte(e.url+"\n"), 0o600); err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("embedded redis: publish its URL: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(home, EmbeddedPortFile), []byte(srv.Port()+"\n"), 0o600); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("embedded redis: remember its port: %w", err)
 	}
 	return e, nil
 }

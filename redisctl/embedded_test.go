@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,9 +46,13 @@ func TestEmbeddedLifecycle(t *testing.T) {
 	if u, ok := FindEmbedded(home); !ok || u != e.URL() {
 		t.Fatalf("FindEmbedded = %q, %v; want %q", u, ok, e.URL())
 	}
+	var names []string
 	entries, _ := os.ReadDir(home)
-	if len(entries) != 1 {
-		t.Errorf("home holds %d entries, want only %s (no temporary files left)", len(entries), EmbeddedURLFile)
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{EmbeddedPortFile, EmbeddedURLFile}; !slices.Equal(names, want) {
+		t.Errorf("home holds %v, want only %v (no temporary files left)", names, want)
 	}
 
 	if _, err := StartEmbedded(home); err == nil || !strings.Contains(err.Error(), "already runs") {
@@ -221,5 +227,46 @@ func TestEmbeddedComesBackAtItsAddress(t *testing.T) {
 	}
 	if _, err := StartEmbeddedAt(t.TempDir(), "10.1.2.3:6379"); err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Errorf("a non-loopback address: %v", err)
+	}
+}
+
+// Friction (issue 17): the embedded Redis took a new random port at every
+// start, so a local Node emitter could not be pointed at it. A home keeps
+// its port: the one derived from its path when free, else the one it used
+// last.
+func TestEmbeddedKeepsItsPortAcrossRestarts(t *testing.T) {
+	home := t.TempDir()
+	first := startEmbeddedT(t, home)
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := startEmbeddedT(t, home)
+	if again.URL() != first.URL() {
+		t.Errorf("after a clean stop the embedded Redis came back at %s, not at %s", again.URL(), first.URL())
+	}
+	if want := fmt.Sprintf("redis://127.0.0.1:%d", homePort(home)); again.URL() != want {
+		t.Errorf("URL = %s, want the home's port: %s", again.URL(), want)
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The home's port is taken: another free one, kept from then on
+	// while the home's port stays taken.
+	taken, err := net.Listen("tcp", homeAddr(home))
+	if err != nil {
+		t.Skipf("the home's port is in use already: %v", err)
+	}
+	defer taken.Close()
+	moved := startEmbeddedT(t, home)
+	if moved.URL() == first.URL() {
+		t.Fatalf("started on a taken port %s", moved.URL())
+	}
+	if err := moved.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kept := startEmbeddedT(t, home)
+	if kept.URL() != moved.URL() {
+		t.Errorf("the fallback port was not kept: %s, then %s", moved.URL(), kept.URL())
 	}
 }

@@ -45,7 +45,13 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("Redis at %s: %s: %s", e.URL, e.Cause, e.Detail)
+	return fmt.Sprintf("Redis at %s: %s", e.URL, e.Reason())
+}
+
+// Reason is Error without the URL, "<cause>: <detail>", for a message
+// that names the URL already.
+func (e *Error) Reason() string {
+	return fmt.Sprintf("%s: %s", e.Cause, e.Detail)
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -87,7 +87,7 @@ func reloadAction(n int) action {
 			return d.Reload(ctx, control.ReloadRequest{})
 		},
 		destroy: true,
-		prompt:  fmt.Sprintf("Reload all %d workers, one at a time (zero downtime)?", n),
+		prompt:  reloadPrompt(n),
 		doing:   "reloading all workers",
 	}
 }
@@ -173,3 +173,11 @@ func (l *lifetime) close() {
 
 // notRunning reports whether err means no daemon is there.
 func notRunning(err error) bool { return errors.Is(err, control.ErrNotRunning) }
+
+// reloadPrompt asks before a reload of n workers.
+func reloadPrompt(n int) string {
+	if n == 1 {
+		return "Reload the worker (zero downtime)?"
+	}
+	return fmt.Sprintf("Reload all %d workers, one at a time (zero downtime)?", n)
+}

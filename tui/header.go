@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/plural"
 )
 
 // headerView is two lines: the app and the daemon, then Redis.
@@ -47,10 +48,7 @@ func (m Model) headerView(w int) []string {
 }
 
 func workerCount(ws []control.Worker) string {
-	if len(ws) == 1 {
-		return "1 worker"
-	}
-	return fmt.Sprintf("%d workers", len(ws))
+	return plural.Count(len(ws), "worker", "workers")
 }
 
 func redisLine(r control.Redis, st styles) string {
@@ -110,20 +108,14 @@ func (m Model) outageView(w int) []string {
 	}
 	lines = append(lines,
 		fmt.Sprintf("  Retrying every %s since %s (%s); the screen comes back by itself.",
-			m.opts.Interval, c.since.Format("15:04:05"), plural(c.attempts, "try", "tries")),
+			m.opts.Interval, c.since.Format("15:04:05"), plural.Count(c.attempts, "try", "tries")),
 		"  Start it with `frutos start`, or `frutos resurrect` for the saved workers.")
 	if c.seen {
-		lines = append(lines, "", m.st.dim.Render(fmt.Sprintf("  Last seen %s ago: %s, %d connections.",
-			FormatDuration(c.now.Sub(c.lastOK).Seconds()), workerCount(m.table.workers), clusterConns(m.table.workers))))
+		lines = append(lines, "", m.st.dim.Render(fmt.Sprintf("  Last seen %s ago: %s, %s.",
+			FormatDuration(c.now.Sub(c.lastOK).Seconds()), workerCount(m.table.workers),
+			plural.Count(clusterConns(m.table.workers), "connection", "connections"))))
 	}
 	return append(lines, "")
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/plural"
 )
 
 // The hosts view (key h): every host of the fleet, as the registry in
@@ -141,7 +142,7 @@ func (v hostsView) view(w, h int, every time.Duration, st styles) []string {
 	up := len(upHosts(hs))
 	title := st.title.Render("fleet")
 	if v.seen {
-		title = segments(w, title, fmt.Sprintf("%d hosts, %d up", len(hs), up), "redis "+v.fleet.Redis, v.fleet.Key)
+		title = segments(w, title, fmt.Sprintf("%s, %d up", plural.Count(len(hs), "host", "hosts"), up), "redis "+v.fleet.Redis, v.fleet.Key)
 	}
 	lines := []string{title}
 	switch {

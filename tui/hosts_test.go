@@ -81,6 +81,16 @@ func TestTUIHostsGolden(t *testing.T) {
 	}
 }
 
+// Friction (issue 17): the fleet's title said "1 hosts".
+func TestHostsViewSaysOneHost(t *testing.T) {
+	f := threeHosts()
+	f.Hosts = f.Hosts[:1]
+	m := withHosts(t, 80, 24, FleetMsg{Fleet: f, At: t0})
+	if v := m.View(); !strings.Contains(v, "fleet · 1 host, ") || strings.Contains(v, "1 hosts") {
+		t.Errorf("the title of one host:\n%s", v)
+	}
+}
+
 func TestHostsViewTogglesAndPolls(t *testing.T) {
 	src := &fleetSource{fleet: threeHosts()}
 	m := samples(screen(t, 80, 24, Options{Fleet: src.read, Interval: time.Second}), 3, rising(fourWorkers()))

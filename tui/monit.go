@@ -350,7 +350,7 @@ func (m Model) bodyView(w, h int) []string {
 }
 
 func (m Model) chartView(w int) []string {
-	title := [2]string{"no worker selected", fmt.Sprintf("cluster (%d workers)", len(m.table.workers))}
+	title := [2]string{"no worker selected", "cluster (" + workerCount(m.table.workers) + ")"}
 	var s [2]series
 	if sel, ok := m.table.selectedWorker(); ok {
 		title[0] = fmt.Sprintf("worker %d · %s", sel.ID, statusWord(sel))

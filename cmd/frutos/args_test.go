@@ -25,8 +25,9 @@ func TestEveryCommandValidatesItsArguments(t *testing.T) {
 	walk(root)
 }
 
-// Argument errors: exit 2, cobra's message, the hint to the command list;
-// a command that explains its arguments keeps its own hint.
+// Argument errors: exit 2, cobra's message, the hint to the command list
+// (at the root) or to the command's --help; a command that explains its
+// arguments keeps its own hint.
 func TestArgumentErrorsAreUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args      []string
@@ -34,13 +35,14 @@ func TestArgumentErrorsAreUsageErrors(t *testing.T) {
 	}{
 		{[]string{"nonsense"}, `unknown command "nonsense" for "frutos"`, "run 'frutos --help' for the list of commands"},
 		{[]string{"stat"}, "Did you mean this?", "run 'frutos --help' for the list of commands"},
-		{[]string{"status", "extra"}, `unknown command "extra" for "frutos status"`, "run 'frutos --help' for the list of commands"},
-		{[]string{"stop"}, "accepts 1 arg(s), received 0", "run 'frutos --help' for the list of commands"},
-		{[]string{"logs", "1", "2"}, "accepts at most 1 arg(s), received 2", "run 'frutos --help' for the list of commands"},
-		{[]string{"completion", "bash", "extra"}, `unknown command "extra" for "frutos completion bash"`, "run 'frutos --help'"},
+		{[]string{"status", "extra"}, `unknown command "extra" for "frutos status"`, "run 'frutos status --help' for usage"},
+		{[]string{"stop"}, "stop takes one argument, the workers to stop: a worker id or all (got 0 arguments)", "for example `frutos stop 2` or `frutos stop all`"},
+		{[]string{"restart", "1", "2"}, "restart takes one argument, the workers to restart: a worker id or all (got 2 arguments)", "for example `frutos restart 2`"},
+		{[]string{"logs", "1", "2"}, "accepts at most 1 arg(s), received 2", "run 'frutos logs --help' for usage"},
+		{[]string{"completion", "bash", "extra"}, `unknown command "extra" for "frutos completion bash"`, "run 'frutos completion bash --help' for usage"},
 		{[]string{"token"}, "token takes one argument, the user id (got 0)", "usage: frutos token <user-id>"},
 		{[]string{"emit", "bogus"}, `unknown emit target "bogus"`, "usage: frutos emit"},
-		{[]string{"stop", "abc"}, `"abc" is not a worker id`, "run with --help for usage"},
+		{[]string{"stop", "abc"}, `"abc" is not a worker id`, "run 'frutos stop --help' for usage"},
 	} {
 		code, _, stderr := runCLI(t, map[string]string{"FRUTOS_HOME": t.TempDir()}, "", tc.args...)
 		if code != exitUsage || !strings.Contains(stderr, tc.msg) || !strings.Contains(stderr, "hint: "+tc.hint) {

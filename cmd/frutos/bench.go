@@ -21,6 +21,7 @@ import (
 	"github.com/frutos/frutos/bench"
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/internal/jwtauth"
+	"github.com/frutos/frutos/internal/plural"
 	"github.com/frutos/frutos/internal/sioclient"
 	"github.com/frutos/frutos/redisctl"
 )
@@ -298,8 +299,9 @@ func runBench(opts *benchOptions) error {
 	cfg := s.cfg
 	progress, endProgress := progressPrinter(opts.IO.ErrOut)
 	cfg.Progress = progress
-	fmt.Fprintf(opts.IO.ErrOut, "bench %s: %d connections at %v/s for %s over %d load process(es), %d source address(es)\n",
-		cfg.URL, cfg.Conns, cfg.Rate, cfg.Duration, procs, cfg.Sources)
+	fmt.Fprintf(opts.IO.ErrOut, "bench %s: %s at %v/s for %s over %s, %s\n",
+		cfg.URL, plural.Count(cfg.Conns, "connection", "connections"), cfg.Rate, cfg.Duration,
+		plural.Count(procs, "load process", "load processes"), plural.Count(cfg.Sources, "source address", "source addresses"))
 
 	var res *bench.Result
 	var runErr error

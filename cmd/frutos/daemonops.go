@@ -29,7 +29,15 @@ type targetOptions struct {
 // runs the control operation op on the workers named by its argument.
 func newTargetCmd(f *Factory, cmd *cobra.Command, op targetOp, runF func(*targetOptions) error) *cobra.Command {
 	opts := &targetOptions{IO: f.IO, Daemon: f.Daemon, Op: op}
-	cmd.Args = cobra.ExactArgs(1)
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return flagError{
+				err:  fmt.Errorf("%s takes one argument, the workers to %s: a worker id or all (got %d arguments)", c.Name(), c.Name(), len(args)),
+				hint: fmt.Sprintf("for example `frutos %s 2` or `frutos %s all`; the ids are in `frutos status`", c.Name(), c.Name()),
+			}
+		}
+		return nil
+	}
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
 		t, err := parseTarget(args)
 		if err != nil {

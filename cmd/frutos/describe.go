@@ -36,7 +36,7 @@ and the settings of the app it runs (how start loaded them).`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return flagError{err: fmt.Errorf("describe takes one worker id (got %d arguments)", len(args)),
-					usage: "usage: " + c.UseLine() + "; the ids are in `frutos status`"}
+					hint: "usage: " + c.UseLine() + "; the ids are in `frutos status`"}
 			}
 			return nil
 		},

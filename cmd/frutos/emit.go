@@ -14,6 +14,7 @@ import (
 	"github.com/frutos/frutos/cluster/redisadapter"
 	"github.com/frutos/frutos/cluster/rooms"
 	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/internal/plural"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -71,9 +72,9 @@ PUBLISH is not counted across nodes.)`,
   frutos emit room curso:algebra nueva_tarea '{"titulo": "Ecuaciones"}' --json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return flagError{err: errors.New("emit needs a target: user, mentor, room or all"), usage: "usage: " + cmd.UseLine()}
+				return flagError{err: errors.New("emit needs a target: user, mentor, room or all"), hint: "usage: " + cmd.UseLine()}
 			}
-			return flagError{err: fmt.Errorf("unknown emit target %q; use user, mentor, room or all", args[0]), usage: "usage: " + cmd.UseLine()}
+			return flagError{err: fmt.Errorf("unknown emit target %q; use user, mentor, room or all", args[0]), hint: "usage: " + cmd.UseLine()}
 		},
 		RunE: func(*cobra.Command, []string) error { return nil }, // Args has refused already
 	}
@@ -91,7 +92,7 @@ PUBLISH is not counted across nodes.)`,
 			Args: func(c *cobra.Command, args []string) error {
 				if len(args) < nargs || len(args) > nargs+1 {
 					return flagError{err: fmt.Errorf("emit %s takes %d or %d arguments, got %d", kind, nargs, nargs+1, len(args)),
-						usage: "usage: " + c.UseLine()}
+						hint: "usage: " + c.UseLine()}
 				}
 				return nil
 			},
@@ -99,7 +100,7 @@ PUBLISH is not counted across nodes.)`,
 				opts.Kind = kind
 				opts.DataSet = c.Flag("data").Changed
 				if err := opts.fromArgs(kind, args, nargs); err != nil {
-					return flagError{err: err, usage: "usage: " + c.UseLine()}
+					return flagError{err: err, hint: "usage: " + c.UseLine()}
 				}
 				if runF != nil {
 					return runF(opts)
@@ -220,20 +221,16 @@ func runEmit(opts *emitOptions) error {
 	if opts.Room == "" {
 		to = "to every client"
 	}
-	servers := "servers"
-	if n == 1 {
-		servers = "server"
-	}
 	switch {
 	case streams:
-		fmt.Fprintf(opts.IO.ErrOut, "appended %q %s of namespace %s to stream %s on %s (entry %s): %d %s read it\n",
-			opts.Event, to, em.Namespace(), em.Stream(), conn.Target.URL, entry, n, servers)
+		fmt.Fprintf(opts.IO.ErrOut, "appended %q %s of namespace %s to stream %s on %s (entry %s): %s read it\n",
+			opts.Event, to, em.Namespace(), em.Stream(), conn.Target.URL, entry, plural.Count(n, "server", "servers"))
 	case !counted:
 		fmt.Fprintf(opts.IO.ErrOut, "sent %q %s of namespace %s on %s (Redis Cluster does not count the servers a PUBLISH reaches)\n",
 			opts.Event, to, em.Namespace(), conn.Target.URL)
 	default:
-		fmt.Fprintf(opts.IO.ErrOut, "sent %q %s of namespace %s on %s: %d %s received it\n",
-			opts.Event, to, em.Namespace(), conn.Target.URL, n, servers)
+		fmt.Fprintf(opts.IO.ErrOut, "sent %q %s of namespace %s on %s: %s received it\n",
+			opts.Event, to, em.Namespace(), conn.Target.URL, plural.Count(n, "server", "servers"))
 	}
 	switch {
 	case n == 0 && streams:

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/frutos/frutos/configs"
 )
 
@@ -18,10 +20,12 @@ const (
 	exitDaemon  = 5 // the daemon is not running or did not answer
 )
 
-// flagError is a command-line mistake: usage is printed with it.
+// flagError is a command-line mistake: exit 2, with the command's own
+// hint (a one-line usage, an example) or else the pointer to its --help.
+// The whole usage is never printed: it buries the error.
 type flagError struct {
-	err   error
-	usage string
+	err  error
+	hint string
 }
 
 func (e flagError) Error() string { return e.err.Error() }
@@ -51,12 +55,14 @@ func withCode(code int, err error, hint string) error {
 }
 
 // reportError prints err (once, one line plus an optional hint) and maps
-// it to an exit code.
-func reportError(s *IOStreams, err error) int {
+// it to an exit code. cmd is the command that failed: a usage error's hint
+// points to its --help.
+func reportError(s *IOStreams, err error, cmd *cobra.Command) int {
 	if err == nil {
 		return exitOK
 	}
 	code, hint := exitFailure, ""
+	seeHelp := fmt.Sprintf("run '%s --help' for usage", cmd.CommandPath())
 	var fe flagError
 	var ae argsError
 	var ee *exitError
@@ -65,20 +71,43 @@ func reportError(s *IOStreams, err error) int {
 	case errors.As(err, &ee):
 		code, hint = ee.code, ee.hint
 	case errors.As(err, &fe):
-		code = exitUsage
-		if fe.usage != "" {
-			hint = "\n" + strings.TrimRight(fe.usage, "\n")
-		} else {
-			hint = "run with --help for usage"
+		code, hint = exitUsage, fe.hint
+		if hint == "" {
+			hint = seeHelp
 		}
+	case errors.As(err, &ae) && !cmd.HasParent():
+		code, hint = exitUsage, fmt.Sprintf("run '%s --help' for the list of commands", cmd.CommandPath())
 	case errors.As(err, &ae):
-		code, hint = exitUsage, "run 'frutos --help' for the list of commands"
+		code, hint = exitUsage, seeHelp
+	case errors.As(err, &ce) && onlyBadFlagValues(err):
+		code, hint = exitUsage, seeHelp
 	case errors.As(err, &ce):
 		code, hint = exitConfig, "fix the configuration, then try again (the example: configs/frutos.yaml)"
 	}
 	fmt.Fprintf(s.ErrOut, "error: %s\n", strings.TrimSpace(err.Error()))
 	if hint != "" {
-		fmt.Fprintf(s.ErrOut, "hint: %s\n", strings.TrimPrefix(hint, "\n"))
+		fmt.Fprintf(s.ErrOut, "hint: %s\n", hint)
 	}
 	return code
+}
+
+// onlyBadFlagValues reports whether every configuration error in err is
+// about a flag's value (`--env staging`, `--instances 0`): a usage error,
+// as any other bad flag, not a bad configuration.
+func onlyBadFlagValues(err error) bool {
+	switch e := err.(type) {
+	case *configs.Error:
+		return e.FromFlag()
+	case interface{ Unwrap() []error }:
+		errs := e.Unwrap()
+		for _, err := range errs {
+			if !onlyBadFlagValues(err) {
+				return false
+			}
+		}
+		return len(errs) > 0
+	case interface{ Unwrap() error }:
+		return onlyBadFlagValues(e.Unwrap())
+	}
+	return false
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/frutos/frutos/configs"
+	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/plural"
 	"github.com/frutos/frutos/logs"
 )
 
@@ -21,6 +25,12 @@ type logLocation struct {
 	Dir        string // the logs directory (logs.dir, or <home>/logs)
 	App        string // the app name in the file names
 	DateFormat string // logs.date_format, to read the timestamps back
+	// Live says a daemon runs the app; Workers are then its workers' ids
+	// (files of other ids are stale: workers removed by scale). Idle says
+	// why not, for the operator ("no daemon runs for <home>").
+	Live    bool
+	Workers []int
+	Idle    string
 }
 
 // locateLogs finds the log files from the configuration.
@@ -31,13 +41,26 @@ func locateLogs(f *Factory) func() (logLocation, error) {
 		st, err := f.Daemon().Status(ctx)
 		cancel()
 		if err == nil && st.LogsDir != "" {
-			return logLocation{Dir: st.LogsDir, App: st.App, DateFormat: st.LogDateFormat}, nil
+			loc := logLocation{Dir: st.LogsDir, App: st.App, DateFormat: st.LogDateFormat, Live: true}
+			for _, w := range st.Workers {
+				loc.Workers = append(loc.Workers, w.ID)
+			}
+			return loc, nil
 		}
-		cfg, err := f.Config(configs.Flags{})
-		if err != nil {
-			return logLocation{}, err
+		cfg, cerr := f.Config(configs.Flags{})
+		if cerr != nil {
+			return logLocation{}, cerr
 		}
-		return logLocation{Dir: cfg.LogsDir(), App: cfg.App, DateFormat: cfg.Logs.DateFormat}, nil
+		loc := logLocation{Dir: cfg.LogsDir(), App: cfg.App, DateFormat: cfg.Logs.DateFormat}
+		switch {
+		case errors.Is(err, control.ErrNotRunning):
+			loc.Idle = "no daemon runs for " + cfg.Home
+		case err != nil:
+			loc.Idle = "the daemon of " + cfg.Home + " does not answer"
+		default:
+			loc.Idle = "the daemon of " + cfg.Home + " runs no app"
+		}
+		return loc, nil
 	}
 }
 
@@ -70,7 +93,9 @@ func newCmdLogs(f *Factory, runF func(*logsOptions) error) *cobra.Command {
 		Long: `Show the last lines of the workers' log files (out and err), then follow new
 lines as they are written, until Ctrl-C; like pm2 logs. With no id, every
 worker's lines are shown, each prefixed with "<id>|<app> |", and workers that
-start later are picked up.
+start later are picked up. The files of workers that scale removed are left
+out (name one to see it); with no daemon running, the files of its last
+workers are shown and named.
 
 Following goes on across rotations and flushes: when a file is rotated, the
 rest of it is shown, then the new file; no line is lost or shown twice.
@@ -173,25 +198,35 @@ func runLogs(opts *logsOptions) error {
 		return (opts.ID == nil || f.ID == *opts.ID) && slices.Contains(streams, f.Stream)
 	}
 
-	var targets []logs.File
+	// shown: their last lines, then what comes; quiet: only what comes,
+	// the files of workers the running daemon no longer has (removed by
+	// scale), in case one of their ids comes back.
+	var shown, quiet []logs.File
 	if opts.ID != nil {
 		if !containsID(files, *opts.ID) {
 			return unknownWorker(loc, files, *opts.ID)
 		}
 		// Both files of the worker, even one not written yet: it is
 		// followed from when it appears.
-		targets = logs.WorkerFiles(loc.Dir, loc.App, *opts.ID, streams...)
+		shown = logs.WorkerFiles(loc.Dir, loc.App, *opts.ID, streams...)
 	} else {
 		for _, f := range files {
-			if wanted(f) {
-				targets = append(targets, f)
+			switch {
+			case !wanted(f):
+			case loc.Live && !slices.Contains(loc.Workers, f.ID):
+				quiet = append(quiet, f)
+			default:
+				shown = append(shown, f)
 			}
 		}
 	}
 
-	p := newLogPrinter(opts, loc, targets)
+	p := newLogPrinter(opts, loc, shown)
 	reader := logs.Reader{DateFormat: loc.DateFormat, Poll: opts.Poll}
-	tails := reader.TailFiles(targets, opts.Lines)
+	tails := reader.TailFiles(shown, opts.Lines)
+	// Where the quiet files end now, before anything is printed: a line
+	// written after what is printed is followed.
+	quietTails := reader.TailFiles(quiet, 0)
 	for _, t := range tails {
 		if t.Err != nil {
 			return t.Err
@@ -200,18 +235,24 @@ func runLogs(opts *logsOptions) error {
 			continue // not written yet: followed from its start
 		}
 		if opts.Lines > 0 && !opts.JSON {
-			fmt.Fprintf(opts.IO.ErrOut, "%s last %d lines:\n", t.File.Path, opts.Lines)
+			fmt.Fprintf(opts.IO.ErrOut, "%s last %s:\n", t.File.Path, plural.Count(opts.Lines, "line", "lines"))
 		}
 		for _, l := range t.Lines {
 			p.print(t.File, l, time.Time{})
 		}
 	}
-	if len(targets) == 0 && !opts.JSON {
+	switch {
+	case !loc.Live && !opts.NoStream:
+		// Nothing writes these files now: say what is followed, rather
+		// than wait without a word.
+		followingIdle(opts.IO, loc, shown)
+	case len(shown) == 0 && !opts.JSON:
 		fmt.Fprintf(opts.IO.ErrOut, "no logs in %s yet\n", loc.Dir)
 	}
 	if opts.NoStream {
 		return p.err()
 	}
+	tails = append(tails, quietTails...)
 	following := logs.Following{Line: func(f logs.File, l logs.Line) { p.print(f, l, opts.Now()) }}
 	if opts.ID == nil {
 		// every worker: those that start later too
@@ -225,6 +266,31 @@ func runLogs(opts *logsOptions) error {
 		return err
 	}
 	return p.err() // Ctrl-C is the normal end
+}
+
+// followingIdle tells, when no daemon runs the app, which files logs
+// follows: those of its last workers, or none yet.
+func followingIdle(io *IOStreams, loc logLocation, files []logs.File) {
+	var present []string
+	for _, f := range files {
+		if _, err := os.Stat(f.Path); err == nil {
+			present = append(present, f.Path)
+		}
+	}
+	if len(present) == 0 {
+		fmt.Fprintf(io.ErrOut, "%s and there are no log files in %s: waiting for the workers' files there "+
+			"(start them with `frutos start`; Ctrl-C to stop)\n", loc.Idle, loc.Dir)
+		return
+	}
+	fmt.Fprintf(io.ErrOut, "%s: following the %s of its last workers (Ctrl-C to stop):\n",
+		loc.Idle, plural.Count(len(present), "log file", "log files"))
+	const most = 10
+	for _, p := range present[:min(len(present), most)] {
+		fmt.Fprintf(io.ErrOut, "  %s\n", p)
+	}
+	if len(present) > most {
+		fmt.Fprintf(io.ErrOut, "  and %d more in %s\n", len(present)-most, loc.Dir)
+	}
 }
 
 func containsID(files []logs.File, id int) bool {

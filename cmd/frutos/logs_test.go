@@ -191,12 +191,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // it; it returns the output so far and a stop function.
 func followLogsCmd(t *testing.T, h logsHome, now func() time.Time, args ...string) (out *syncbuf.Buffer, stop func() error) {
 	t.Helper()
-	out = &syncbuf.Buffer{}
-	f := newFactory(&IOStreams{In: strings.NewReader(""), Out: out, ErrOut: &syncbuf.Buffer{}}, h.getenv)
+	out, _, stop = followLogs(t, h, now, nil, args...)
+	return out, stop
+}
+
+// followLogs is followLogsCmd with its stderr, and with locate, when not
+// nil, in place of asking the daemon where the files are.
+func followLogs(t *testing.T, h logsHome, now func() time.Time, locate func() (logLocation, error), args ...string) (out, errOut *syncbuf.Buffer, stop func() error) {
+	t.Helper()
+	out, errOut = &syncbuf.Buffer{}, &syncbuf.Buffer{}
+	f := newFactory(&IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}, h.getenv)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	cmd := newCmdLogs(f, func(o *logsOptions) error {
 		o.Ctx, o.Poll, o.Rescan, o.Now = ctx, 2*time.Millisecond, 5*time.Millisecond, now
+		if locate != nil {
+			o.Locate = locate
+		}
 		go func() { done <- runLogs(o) }()
 		return nil
 	})
@@ -214,7 +225,66 @@ func followLogsCmd(t *testing.T, h logsHome, now func() time.Time, args ...strin
 		return <-done
 	}
 	t.Cleanup(func() { stop() })
-	return out, stop
+	return out, errOut, stop
+}
+
+// Friction (issue 17): with no daemon, `frutos logs` printed "no logs yet"
+// and blocked without a word. It says that no daemon runs and which files
+// it follows, or that there are none, and follows them all the same.
+func TestLogsWithNoDaemonSaysWhatItFollows(t *testing.T) {
+	h := newLogsHome(t)
+	_, errOut, stop := followLogs(t, h, time.Now, nil)
+	waitFor(t, "the note", func() bool { return strings.Contains(errOut.String(), "Ctrl-C") })
+	want := "no daemon runs for " + h.home + " and there are no log files in " + h.dir
+	if !strings.HasPrefix(errOut.String(), want) {
+		t.Errorf("stderr %q, want it to start with %q", errOut.String(), want)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	outPath := h.write(t, 0, logs.Out, "before\n")
+	errPath := h.write(t, 0, logs.Err, "oops\n")
+	out, errOut, stop := followLogs(t, h, time.Now, nil)
+	waitFor(t, "the note", func() bool { return strings.Contains(errOut.String(), "Ctrl-C") })
+	for _, want := range []string{"no daemon runs for " + h.home + ": following the 2 log files of its last workers (Ctrl-C to stop):\n",
+		"\n  " + outPath + "\n", "\n  " + errPath + "\n"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr %q, want %q", errOut.String(), want)
+		}
+	}
+	h.write(t, 0, logs.Out, "after\n")
+	waitFor(t, "a line written while following", func() bool { return strings.Contains(out.String(), "after") })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Friction (issue 17): `frutos logs` kept showing the workers that scale
+// removed (their files stay). With a daemon running the app, only its
+// workers' past lines show; a removed worker's file is followed quietly,
+// in case its id comes back with a later scale.
+func TestLogsLeaveOutWorkersRemovedByScale(t *testing.T) {
+	h := newLogsHome(t)
+	h.write(t, 0, logs.Out, "zero\n")
+	h.write(t, 1, logs.Out, "one, removed by scale\n")
+	h.write(t, 1, logs.Err, "one's error, removed by scale\n")
+	live := func() (logLocation, error) {
+		return logLocation{Dir: h.dir, App: "frutos", Live: true, Workers: []int{0}}, nil
+	}
+	out, errOut, stop := followLogs(t, h, time.Now, live)
+	waitFor(t, "worker 0's past line", func() bool { return strings.Contains(out.String(), "zero") })
+	h.write(t, 1, logs.Out, "one is back\n")
+	waitFor(t, "the new worker 1's line", func() bool { return strings.Contains(out.String(), "one is back") })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); strings.Contains(s, "removed by scale") {
+		t.Errorf("a removed worker's past lines are shown:\n%s", s)
+	}
+	if s := errOut.String(); strings.Contains(s, "frutos-out-1.log") || strings.Contains(s, "following") {
+		t.Errorf("stderr names a removed worker's file, or the idle note:\n%s", s)
+	}
 }
 
 func TestLogsFollowsAcrossRotationAndNewWorkers(t *testing.T) {

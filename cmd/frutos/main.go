@@ -51,5 +51,8 @@ func run(args []string, streams *IOStreams, getenv func(string) string) int {
 		// below it does): cobra's error there is an unknown command.
 		err = asArgsError(err)
 	}
-	return reportError(streams, err)
+	if cmd == nil {
+		cmd = root
+	}
+	return reportError(streams, err, cmd)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/frutos/frutos/internal/plural"
 	"github.com/frutos/frutos/redisctl"
 )
 
@@ -157,7 +158,7 @@ func runPing(opts *pingOptions) error {
 	fmt.Fprintf(out, "url:      %s (from %s)\n", res.URL, conn.Source)
 	fmt.Fprintf(out, "mode:     %s\n", res.Mode)
 	fmt.Fprintf(out, "server:   %s\n", server)
-	fmt.Fprintf(out, "latency:  min %s  avg %s  max %s  (%d pings)\n", millisText(res.Min), millisText(res.Avg), millisText(res.Max), res.Pings)
+	fmt.Fprintf(out, "latency:  min %s  avg %s  max %s  (%s)\n", millisText(res.Min), millisText(res.Avg), millisText(res.Max), plural.Count(res.Pings, "ping", "pings"))
 	_, err = fmt.Fprintf(out, "pub/sub:  OK (round trip %s)\n", millisText(res.PubSub))
 	if len(res.Nodes) > 0 {
 		fmt.Fprintf(out, "nodes:\n")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/daemon"
+	"github.com/frutos/frutos/internal/plural"
 )
 
 type resurrectOptions struct {
@@ -46,6 +47,6 @@ func runResurrect(opts *resurrectOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "resurrecting %d workers of %s saved %s\n", dump.Instances, dump.App, dump.SavedAt.Format("2006-01-02 15:04:05 MST"))
-	return startApp(opts.IO, cfg, dump.Load, os.Executable, opts.JSON)
+	intro := fmt.Sprintf("resurrecting %s of %s saved %s", plural.Count(dump.Instances, "worker", "workers"), dump.App, dump.SavedAt.Format("2006-01-02 15:04:05 MST"))
+	return startApp(opts.IO, cfg, dump.Load, os.Executable, opts.JSON, intro)
 }

@@ -49,8 +49,10 @@ with Node backends using @socket.io/redis-emitter.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return flagError{err: err, usage: c.UsageString()}
+	// A flag error is the error and a pointer to --help (as gh), not the
+	// whole usage.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return flagError{err: err}
 	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.ConfigFile, "config", "", "configuration file (default ./frutos.yaml if present)")

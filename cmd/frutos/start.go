@@ -16,6 +16,7 @@ import (
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/plural"
 )
 
 type startOptions struct {
@@ -67,7 +68,7 @@ func runStart(opts *startOptions) error {
 		return err
 	}
 	load := loadOptions(opts.File(), opts.Env(), opts.Flags)
-	return startApp(opts.IO, cfg, load, opts.Executable, opts.JSON)
+	return startApp(opts.IO, cfg, load, opts.Executable, opts.JSON, "")
 }
 
 // checkPortFlag refuses a --port that is no TCP port. 0 is refused too:
@@ -98,7 +99,9 @@ func loadOptions(file, env string, fl configs.Flags) control.LoadOptions {
 
 // startApp makes sure a daemon runs for cfg's home and asks it to start
 // the app. A daemon this call started is stopped again if the start fails.
-func startApp(io *IOStreams, cfg *configs.Config, load control.LoadOptions, exe func() (string, error), asJSON bool) error {
+// intro, when not empty, is a line said with "starting", once the daemon
+// has not refused the start (resurrect's "resurrecting ...").
+func startApp(io *IOStreams, cfg *configs.Config, load control.LoadOptions, exe func() (string, error), asJSON bool, intro string) error {
 	client := control.NewClient(cfg.Home)
 	spawned, err := ensureDaemon(io, client, cfg.Home, exe)
 	if err != nil {
@@ -108,17 +111,39 @@ func startApp(io *IOStreams, cfg *configs.Config, load control.LoadOptions, exe 
 	if err != nil {
 		return err
 	}
-	timeout := control.StartTimeout(cfg.Restart.ListenTimeout.Duration()) + 15*time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	fmt.Fprintf(io.ErrOut, "starting %d workers of %s (%s) on %s:%d...\n", cfg.Instances.Count(), cfg.App, cfg.Env, cfg.Host, cfg.Port)
-	res, err := client.Start(ctx, control.StartRequest{Config: raw, Load: load})
-	if err != nil {
+	req := control.StartRequest{Config: raw, Load: load}
+	undo := func() {
 		if spawned {
 			kctx, kcancel := context.WithTimeout(context.Background(), time.Minute)
 			_, _ = client.Kill(kctx)
 			kcancel()
 		}
+	}
+	// Ask first, say "starting" after: a start the daemon refuses (an app
+	// runs already, too many workers) prints only the refusal.
+	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+	plan, err := client.CheckStart(cctx, req)
+	ccancel()
+	if intro != "" && (err == nil || errors.Is(err, control.ErrUnknownRoute)) {
+		fmt.Fprintln(io.ErrOut, intro)
+	}
+	switch {
+	case errors.Is(err, control.ErrUnknownRoute): // an older daemon: its start decides
+		fmt.Fprintf(io.ErrOut, "starting %s...\n", cfg.App)
+	case err != nil:
+		undo()
+		return daemonError(err)
+	case len(plan.Resume) > 0:
+		fmt.Fprintf(io.ErrOut, "starting %s %v of %s again...\n", plural.Count(len(plan.Resume), "stopped worker", "stopped workers"), plan.Resume, cfg.App)
+	default:
+		fmt.Fprintf(io.ErrOut, "starting %s of %s (%s) on %s:%d...\n", plural.Count(cfg.Instances.Count(), "worker", "workers"), cfg.App, cfg.Env, cfg.Host, cfg.Port)
+	}
+	timeout := control.StartTimeout(cfg.Restart.ListenTimeout.Duration()) + 15*time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	res, err := client.Start(ctx, req)
+	if err != nil {
+		undo()
 		return daemonError(err)
 	}
 	fmt.Fprintln(io.ErrOut, res.Message)
@@ -189,6 +214,8 @@ func daemonError(err error) error {
 	switch {
 	case errors.Is(err, control.ErrNotRunning):
 		return withCode(exitDaemon, err, "start it with `frutos start`")
+	case errors.Is(err, control.ErrUnknownRoute):
+		return withCode(exitDaemon, err, "replace the daemon with this binary's: `frutos update`")
 	case errors.As(err, &ce) && ce.Code == control.CodeRedisUnavailable:
 		return withCode(exitRedis, err, "check it with `frutos ping`")
 	case errors.As(err, &ce) && ce.Code == control.CodeBadRequest:

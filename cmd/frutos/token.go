@@ -46,7 +46,7 @@ an error.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return flagError{err: fmt.Errorf("token takes one argument, the user id (got %d)", len(args)),
-					usage: "usage: " + c.UseLine()}
+					hint: "usage: " + c.UseLine()}
 			}
 			return nil
 		},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/frutos/frutos/control"
+	"github.com/frutos/frutos/internal/plural"
 )
 
 // Status of one check.
@@ -146,11 +147,11 @@ func Checks(f Facts) []Result {
 	case f.SecretGenerated:
 		add("auth secret", Warn, "the development secret of the state home", "set "+f.SecretEnv+" to your backend's secret to accept its tokens")
 	case f.SecretLen < MinSecret && prod:
-		add("auth secret", Fail, fmt.Sprintf("%s holds %d bytes; at least %d are needed", f.SecretEnv, f.SecretLen, MinSecret), "make one with `openssl rand -hex 32` and give your backend the same")
+		add("auth secret", Fail, fmt.Sprintf("%s holds %s; at least %d are needed", f.SecretEnv, plural.Count(f.SecretLen, "byte", "bytes"), MinSecret), "make one with `openssl rand -hex 32` and give your backend the same")
 	case f.SecretLen < MinSecret:
-		add("auth secret", Warn, fmt.Sprintf("%s holds %d bytes; production needs %d", f.SecretEnv, f.SecretLen, MinSecret), "make one with `openssl rand -hex 32`")
+		add("auth secret", Warn, fmt.Sprintf("%s holds %s; production needs %d", f.SecretEnv, plural.Count(f.SecretLen, "byte", "bytes"), MinSecret), "make one with `openssl rand -hex 32`")
 	default:
-		add("auth secret", OK, fmt.Sprintf("%s set, %d bytes", f.SecretEnv, f.SecretLen), "")
+		add("auth secret", OK, fmt.Sprintf("%s set, %s", f.SecretEnv, plural.Count(f.SecretLen, "byte", "bytes")), "")
 	}
 
 	// CORS.
@@ -175,14 +176,14 @@ func Checks(f Facts) []Result {
 		add("open files", Fail, fmt.Sprintf("ulimit -n is %d; a worker needs %d (limits.max_connections %d + %d)", f.NoFile, need, f.MaxConnections, fdsPerWorkerBase),
 			fmt.Sprintf("raise it: LimitNOFILE=%d in the unit, or ulimit -n %d before frutos start; or lower limits.max_connections", need*2, need*2))
 	} else {
-		add("open files", OK, fmt.Sprintf("ulimit -n %d for %d connections per worker", f.NoFile, f.MaxConnections), "")
+		add("open files", OK, fmt.Sprintf("ulimit -n %d for %s per worker", f.NoFile, plural.Count(f.MaxConnections, "connection", "connections")), "")
 	}
 	switch {
 	case f.Somaxconn < 0:
 		add("somaxconn", Warn, "cannot read net.core.somaxconn", "")
 	case f.Somaxconn < MinSomaxconn:
 		add("somaxconn", Warn, fmt.Sprintf("net.core.somaxconn is %d: reconnect storms after a reload overflow the accept queue", f.Somaxconn),
-			fmt.Sprintf("sysctl -w net.core.somaxconn=4096 (and in /etc/sysctl.d) for %d workers x %d connections", max(f.Workers, 1), f.MaxConnections))
+			fmt.Sprintf("sysctl -w net.core.somaxconn=4096 (and in /etc/sysctl.d) for %s x %s", plural.Count(max(f.Workers, 1), "worker", "workers"), plural.Count(f.MaxConnections, "connection", "connections")))
 	default:
 		add("somaxconn", OK, fmt.Sprintf("net.core.somaxconn %d", f.Somaxconn), "")
 	}

@@ -1,0 +1,61 @@
+package daemon
+
+import (
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Friction (issue 17): `frutos start --port 80` as a user other than root
+// gave the raw "bind: permission denied". The error says the port is
+// privileged and the two ways out.
+func TestListenErrorPrivilegedPort(t *testing.T) {
+	denied := &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}
+	checkPrivilegedPortError(t, listenError("0.0.0.0:80", denied), "0.0.0.0:80")
+
+	taken := &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	if err := listenError("0.0.0.0:3000", taken); !strings.Contains(err.Error(), "port 3000 is taken by another process") {
+		t.Errorf("a taken port: %v", err)
+	}
+	other := errors.New("boom")
+	if err := listenError("0.0.0.0:3000", other); !errors.Is(err, other) || !strings.HasPrefix(err.Error(), "listen on 0.0.0.0:3000: ") {
+		t.Errorf("another error: %v", err)
+	}
+
+	// The real bind, where this user may not bind port 80.
+	if os.Geteuid() == 0 || unprivilegedPortStart(t) <= 80 {
+		t.Log("this user may bind port 80: the real bind is not tried")
+		return
+	}
+	fd, err := listenFrontDoor("127.0.0.1:80", nil, nil)
+	if err == nil {
+		fd.ln.Close()
+		t.Fatal("bound port 80 without privileges")
+	}
+	checkPrivilegedPortError(t, err, "127.0.0.1:80")
+}
+
+func checkPrivilegedPortError(t *testing.T, err error, addr string) {
+	t.Helper()
+	for _, want := range []string{"listen on " + addr + ": permission denied", "is privileged", "port >= 1024", "reverse proxy", "CAP_NET_BIND_SERVICE"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v; want it to say %q", err, want)
+		}
+	}
+}
+
+func unprivilegedPortStart(t *testing.T) int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return 1024
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
