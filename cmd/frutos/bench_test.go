@@ -132,7 +132,7 @@ func TestBenchBinaryWithTwoLoadProcesses(t *testing.T) {
 	if !b.Sent || b.Received != 120 || b.FanOutMS == nil {
 		t.Fatalf("broadcast %+v", b)
 	}
-	if !strings.Contains(stderr.String(), "over 2 load process(es)") {
+	if !strings.Contains(stderr.String(), "over 2 load processes") {
 		t.Fatalf("stderr: %s", stderr.String())
 	}
 }
