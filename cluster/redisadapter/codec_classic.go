@@ -217,31 +217,6 @@ func appendStrings(b []byte, s []string) []byte {
 	return b
 }
 
-// decodeBroadcast reads a message of a broadcast channel. A missing nsp
-// means "/", as in Node.
-func decodeBroadcast(payload []byte) (message, error) {
-	v, err := decodeValue(payload)
-	if err != nil {
-		return message{}, err
-	}
-	arr, ok := v.([]any)
-	if !ok || len(arr) < 3 {
-		return message{}, errors.New("broadcast: not an array of 3")
-	}
-	m := message{Kind: kindBroadcast, Nsp: "/"}
-	m.UID, _ = arr[0].(string)
-	if p, ok := arr[1].(map[string]any); ok {
-		if nsp, ok := p["nsp"].(string); ok {
-			m.Nsp = nsp
-		}
-	}
-	if m.Data, err = eventData(arr[1]); err != nil {
-		return message{}, fmt.Errorf("broadcast: %w", err)
-	}
-	m.Target = targetFrom(arr[2])
-	return m, nil
-}
-
 // sentBy reports whether a broadcast message (see decodeBroadcast) is
 // uid's, reading only its first element.
 func sentBy(payload []byte, uid string) bool {

@@ -3,6 +3,7 @@ package redisadapter
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -195,6 +196,14 @@ func sameValue(a, b any) bool { return compareValues(a, b, false) }
 func looseValue(a, b any) bool { return compareValues(a, b, true) }
 
 func compareValues(a, b any, loose bool) bool {
+	// An argument decodeBroadcast transcoded is compared as a client reads
+	// it: across a JSON trip.
+	if v, ok := fromJSON(a); ok {
+		a, loose = v, true
+	}
+	if v, ok := fromJSON(b); ok {
+		b, loose = v, true
+	}
 	if loose {
 		a, b = looseForm(a), looseForm(b)
 	}
@@ -244,6 +253,19 @@ func compareValues(a, b any, loose bool) bool {
 		return ok && (fa == fb || math.IsNaN(fa) && math.IsNaN(fb)) && (loose || sameIntness(a, b))
 	}
 	return a == b
+}
+
+// fromJSON decodes a json.RawMessage as a client does.
+func fromJSON(v any) (any, bool) {
+	r, ok := v.(json.RawMessage)
+	if !ok {
+		return v, false
+	}
+	var out any
+	if err := json.Unmarshal(r, &out); err != nil {
+		return fmt.Sprintf("invalid JSON %q", r), true
+	}
+	return out, true
 }
 
 func looseForm(v any) any {

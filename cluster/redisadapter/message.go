@@ -73,6 +73,11 @@ type message struct {
 	// (no selector; answered with kindLegacyDone).
 	Legacy    bool
 	Sid, Room string
+
+	// raw is a classic broadcast's payload as it came from Redis: the
+	// recovery store keeps it rather than encoding Data again (Data's
+	// arguments are JSON by then, see decodeBroadcast).
+	raw []byte
 }
 
 // outgoing is one message ready for Redis: published on channel, or,

@@ -81,6 +81,11 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return appendFloat(b, f), nil
 	case time.Time:
 		return appendTimestamp(b, x), nil
+	case json.RawMessage: // an argument decodeBroadcast transcoded
+		if len(x) == 0 {
+			return append(b, 0xc0), nil
+		}
+		return appendJSONValue(b, x)
 	case []any:
 		b = appendArrayHeader(b, len(x))
 		for _, e := range x {
@@ -160,11 +165,21 @@ func appendReflected(b []byte, v any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("msgpack: encode %T: %w", v, err)
 	}
+	b, err = appendJSONValue(b, raw)
+	if err != nil {
+		return nil, fmt.Errorf("msgpack: encode %T: %w", v, err)
+	}
+	return b, nil
+}
+
+// appendJSONValue appends the msgpack of a JSON text's value (integers
+// stay integers).
+func appendJSONValue(b []byte, raw []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var tree any
 	if err := dec.Decode(&tree); err != nil {
-		return nil, fmt.Errorf("msgpack: encode %T: %w", v, err)
+		return nil, err
 	}
 	return appendValue(b, tree)
 }

@@ -217,12 +217,18 @@ func (n *nspAdapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOpti
 // deliver writes a broadcast to the local sockets it targets, keeping it
 // for recovery first (the offset joins its data, as in Node).
 func (n *nspAdapter) deliver(packet *parser.Packet, opts *socket.BroadcastOptions) {
+	n.deliverRaw(packet, opts, nil)
+}
+
+// deliverRaw is deliver for a broadcast from Redis whose payload, raw,
+// the recovery store may keep instead of the packet (nil: none).
+func (n *nspAdapter) deliverRaw(packet *parser.Packet, opts *socket.BroadcastOptions, raw []byte) {
 	if dropForChaos() {
 		return
 	}
 	if n.store != nil {
 		if t := targetOf(opts); storable(packet, t) {
-			n.store.record(packet, t)
+			n.store.record(packet, t, raw)
 		}
 	}
 	n.Adapter.Broadcast(packet, opts)
@@ -489,7 +495,7 @@ func (n *nspAdapter) apply(m message) error {
 		if n.buffering.Load() > 0 {
 			n.bufferBroadcast(m)
 		}
-		n.deliver(&parser.Packet{Type: parser.EVENT, Nsp: n.name, Data: m.Data}, optionsOf(m.Target))
+		n.deliverRaw(&parser.Packet{Type: parser.EVENT, Nsp: n.name, Data: m.Data}, optionsOf(m.Target), m.raw)
 	case kindSocketsJoin, kindSocketsLeave, kindDisconnectSockets:
 		return n.onRemoteSelect(m)
 	case kindFetchSockets:

@@ -110,7 +110,10 @@ func storable(p *parser.Packet, t target) bool {
 // stored encoded (msgpack), in eventLogs: hundreds of thousands wait here
 // at a few thousand per second, and as decoded values the garbage
 // collector scanned them all at every cycle.
-func (st *sessionStore) record(p *parser.Packet, t target) {
+//
+// raw, when not nil, is the event's broadcast as it came from Redis: kept
+// as it is (unread, see keepUnread), it costs no encoding.
+func (st *sessionStore) record(p *parser.Packet, t target, raw []byte) {
 	data, ok := p.Data.([]any)
 	if !ok {
 		return
@@ -121,13 +124,18 @@ func (st *sessionStore) record(p *parser.Packet, t target) {
 	st.seq++
 	data = withOffset(data, st.offset(st.seq))
 	p.Data = data
-	enc, err := appendValue(st.scratch[:0], data)
-	if err != nil {
-		return // not encodable (a value msgpack cannot carry): delivered, not kept
+	e := logEntry{seq: st.seq, at: now.UnixNano(), unread: raw != nil}
+	enc := raw
+	if raw == nil {
+		var err error
+		if enc, err = appendValue(st.scratch[:0], data); err != nil {
+			return // not encodable (a value msgpack cannot carry): delivered, not kept
+		}
+		st.scratch = enc
+		st.recent.addEntry(e, enc, &t)
+	} else {
+		st.recent.addEntry(e, enc, nil) // its target is in it
 	}
-	st.scratch = enc
-	at := now.UnixNano()
-	st.recent.add(st.seq, at, enc, &t)
 	st.pruneLocked(now)
 	if len(st.away) == 0 {
 		return
@@ -165,7 +173,7 @@ func (st *sessionStore) record(p *parser.Packet, t target) {
 		}
 	}
 	if wanted {
-		st.kept.add(st.seq, at, enc, nil)
+		st.kept.addEntry(e, enc, nil)
 	}
 }
 
@@ -314,9 +322,7 @@ func (st *sessionStore) restore(pid socket.PrivateSessionId, offset string) *soc
 		if offset == FromSessionStart && !a.born.IsZero() && e.at < born {
 			return true // meant for an earlier socket of its rooms
 		}
-		if c.targets(e, a.session.Rooms) {
-			missed = appendDecoded(missed, c.encoded(e))
-		}
+		missed = st.appendMissed(missed, e, c, a.session.Rooms, true)
 		return true
 	})
 	for _, seq := range a.seqs {
@@ -324,13 +330,25 @@ func (st *sessionStore) restore(pid socket.PrivateSessionId, offset string) *soc
 		if !ok {
 			return nil // cannot happen: kept holds events until every session waiting for them expired
 		}
-		if !e.unread {
-			missed = appendDecoded(missed, c.encoded(e))
-		} else if data, ok := st.unread(c.encoded(e), a.session.Rooms); ok {
-			missed = append(missed, withOffset(data, st.offset(seq)))
-		}
+		missed = st.appendMissed(missed, e, c, a.session.Rooms, false)
 	}
 	return &socket.Session{SessionToPersist: a.session, MissedPackets: missed}
+}
+
+// appendMissed appends a stored event's data if it is for a socket in
+// rooms. match: the event was not matched against rooms when it was kept
+// (recent's are not; kept's unread ones were only by their channel).
+func (st *sessionStore) appendMissed(missed []any, e logEntry, c *logChunk, rooms *types.Set[socket.Room], match bool) []any {
+	if e.unread {
+		if data, ok := st.unread(c.encoded(e), rooms); ok {
+			missed = append(missed, withOffset(data, st.offset(e.seq)))
+		}
+		return missed
+	}
+	if match && !c.targets(e, rooms) {
+		return missed
+	}
+	return appendDecoded(missed, c.encoded(e))
 }
 
 // seqOf is the counter of one of this store's offsets.
@@ -383,7 +401,7 @@ func (st *sessionStore) awayCount() int {
 // them (see keepForSession): they get offsets of this store.
 func (st *sessionStore) keepOnly(sid socket.SocketId, data []any) []any {
 	p := &parser.Packet{Type: parser.EVENT, Data: data}
-	st.record(p, target{Rooms: []string{string(sid)}})
+	st.record(p, target{Rooms: []string{string(sid)}}, nil)
 	d, _ := p.Data.([]any)
 	return d
 }

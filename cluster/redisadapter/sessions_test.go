@@ -38,16 +38,16 @@ func session(pid string, rooms ...string) *socket.SessionToPersist {
 func TestSessionStoreRestore(t *testing.T) {
 	st := newSessionStore("u", time.Minute, time.Minute)
 	seen := event("seen")
-	st.record(seen, target{Rooms: []string{"user:1"}})
-	st.record(event("in-flight"), target{Rooms: []string{"user:1"}})
-	st.record(event("other-user"), target{Rooms: []string{"user:2"}})
-	st.record(event("everyone"), target{})
-	st.record(event("excluded"), target{Except: []string{"user:1"}})
+	st.record(seen, target{Rooms: []string{"user:1"}}, nil)
+	st.record(event("in-flight"), target{Rooms: []string{"user:1"}}, nil)
+	st.record(event("other-user"), target{Rooms: []string{"user:2"}}, nil)
+	st.record(event("everyone"), target{}, nil)
+	st.record(event("excluded"), target{Except: []string{"user:1"}}, nil)
 	st.persist(session("p1", "user:1", "sid-p1"))
-	st.record(event("while-away"), target{Rooms: []string{"user:2", "user:1"}})
-	st.record(event("away-other"), target{Rooms: []string{"user:3"}})
-	st.record(event("away-all"), target{})
-	st.record(event("volatile"), target{Rooms: []string{"user:1"}, Flags: flags{Volatile: true}}) // not storable: callers skip it
+	st.record(event("while-away"), target{Rooms: []string{"user:2", "user:1"}}, nil)
+	st.record(event("away-other"), target{Rooms: []string{"user:3"}}, nil)
+	st.record(event("away-all"), target{}, nil)
+	st.record(event("volatile"), target{Rooms: []string{"user:1"}, Flags: flags{Volatile: true}}, nil) // not storable: callers skip it
 	s := st.restore("p1", offsetOf(seen))
 	if s == nil {
 		t.Fatal("session not restored")
@@ -68,8 +68,8 @@ func TestSessionStoreRestore(t *testing.T) {
 // none of the recent events for it: all of them are missed.
 func TestSessionStoreOldOffset(t *testing.T) {
 	st := newSessionStore("u", time.Minute, time.Minute)
-	st.record(event("a"), target{Rooms: []string{"r"}})
-	st.record(event("b"), target{Rooms: []string{"r"}})
+	st.record(event("a"), target{Rooms: []string{"r"}}, nil)
+	st.record(event("b"), target{Rooms: []string{"r"}}, nil)
 	st.persist(session("p", "r"))
 	s := st.restore("p", "u-gone")
 	if got := fmt.Sprint(names(s.MissedPackets)); got != "[a b]" {
@@ -80,7 +80,7 @@ func TestSessionStoreOldOffset(t *testing.T) {
 // Sessions expire after max_disconnection; recent events after the window.
 func TestSessionStoreExpiry(t *testing.T) {
 	st := newSessionStore("u", 30*time.Millisecond, 30*time.Millisecond)
-	st.record(event("old"), target{})
+	st.record(event("old"), target{}, nil)
 	st.persist(session("p", "r"))
 	deadline := time.Now().Add(5 * time.Second)
 	for st.awayCount() != 0 {
@@ -92,7 +92,7 @@ func TestSessionStoreExpiry(t *testing.T) {
 	if st.restore("p", "") != nil {
 		t.Error("an expired session was restored")
 	}
-	st.record(event("new"), target{})
+	st.record(event("new"), target{}, nil)
 	st.mu.Lock()
 	live := st.recent.n
 	st.mu.Unlock()
@@ -108,7 +108,7 @@ func TestSessionStoreDoesNotAlias(t *testing.T) {
 	data := make([]any, 2, 8)
 	data[0], data[1] = "e", 1
 	p := &parser.Packet{Type: parser.EVENT, Data: data}
-	st.record(p, target{})
+	st.record(p, target{}, nil)
 	if len(data) != 2 || cap(data) != 8 || data[:3][2] != nil {
 		t.Errorf("the caller's array was written: %v", data[:3])
 	}
@@ -123,17 +123,17 @@ func TestSessionStoreOverflowRefusesRestore(t *testing.T) {
 	st := newSessionStore("u", time.Minute, time.Minute)
 	st.maxAway = 3
 	first := event("first")
-	st.record(first, target{Rooms: []string{"r"}})
+	st.record(first, target{Rooms: []string{"r"}}, nil)
 	st.persist(session("p", "r"))
 	st.persist(session("q", "r"))
 	for i := range 3 {
-		st.record(event(fmt.Sprint("away", i)), target{Rooms: []string{"r"}})
+		st.record(event(fmt.Sprint("away", i)), target{Rooms: []string{"r"}}, nil)
 	}
 	s := st.restore("q", offsetOf(first))
 	if s == nil || fmt.Sprint(names(s.MissedPackets)) != "[away0 away1 away2]" {
 		t.Fatalf("q at the limit: %v", s)
 	}
-	st.record(event("one-too-many"), target{Rooms: []string{"r"}})
+	st.record(event("one-too-many"), target{Rooms: []string{"r"}}, nil)
 	if s := st.restore("p", offsetOf(first)); s != nil {
 		t.Errorf("a session past its limit was restored with %v", names(s.MissedPackets))
 	}
@@ -146,18 +146,18 @@ func TestSessionStoreCountLimit(t *testing.T) {
 	st := newSessionStore("u", time.Minute, time.Minute)
 	st.maxRecent = 5
 	first := event("first")
-	st.record(first, target{Rooms: []string{"r"}})
+	st.record(first, target{Rooms: []string{"r"}}, nil)
 	var last *parser.Packet
 	for i := range 10 {
 		last = event(fmt.Sprint("e", i))
-		st.record(last, target{Rooms: []string{"r"}})
+		st.record(last, target{Rooms: []string{"r"}}, nil)
 	}
 	st.persist(session("old", "r"))
 	st.persist(session("new", "r"))
 	if s := st.restore("old", offsetOf(first)); s != nil {
 		t.Errorf("restored although events after its offset fell off: %v", names(s.MissedPackets))
 	}
-	st.record(event("after"), target{Rooms: []string{"r"}})
+	st.record(event("after"), target{Rooms: []string{"r"}}, nil)
 	s := st.restore("new", offsetOf(last))
 	if s == nil || fmt.Sprint(names(s.MissedPackets)) != "[after]" {
 		t.Fatalf("restore from a recent offset: %v", s)
@@ -175,7 +175,7 @@ func TestSessionStoreManyChunks(t *testing.T) {
 		room := fmt.Sprint("r", i%3)
 		name := fmt.Sprint("e", i)
 		p := event(name, payload)
-		st.record(p, target{Rooms: []string{room}})
+		st.record(p, target{Rooms: []string{room}}, nil)
 		if i == 1 {
 			e1 = p
 		}
@@ -185,7 +185,7 @@ func TestSessionStoreManyChunks(t *testing.T) {
 		record(i)
 	}
 	mark := event("mark")
-	st.record(mark, target{Rooms: []string{"none"}})
+	st.record(mark, target{Rooms: []string{"none"}}, nil)
 	for r := range 3 {
 		st.persist(session(fmt.Sprint("p", r), fmt.Sprint("r", r)))
 	}
@@ -195,7 +195,7 @@ func TestSessionStoreManyChunks(t *testing.T) {
 		record(i)
 	}
 	big := event("big", strings.Repeat("y", 2*chunkBytes))
-	st.record(big, target{Rooms: []string{"r1"}})
+	st.record(big, target{Rooms: []string{"r1"}}, nil)
 	want["r1"] = append(want["r1"], "big")
 	for r := range 3 {
 		s := st.restore(socket.PrivateSessionId(fmt.Sprint("p", r)), offsets[r])
@@ -220,7 +220,7 @@ func BenchmarkSessionStoreRecord(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		st.record(event("e", payload), target{Rooms: []string{fmt.Sprint("user:", i%5000)}})
+		st.record(event("e", payload), target{Rooms: []string{fmt.Sprint("user:", i%5000)}}, nil)
 	}
 }
 

@@ -129,6 +129,9 @@ func TestEncoderFallsBackToEncodingJSON(t *testing.T) {
 		[]any{"e", uint8(7)},
 		[]any{"e", math.NaN()}, // not JSON: no data, as upstream
 		[]any{"e", map[string]any{"deep": math.Inf(1)}},
+		// JSON already written (frutos's transcoded arguments): as is.
+		[]any{"e", json.RawMessage(`{"b":[1,"\u003c"],"a":null}`), json.RawMessage(nil)},
+		[]any{"e", map[string]any{"raw": json.RawMessage(`2.5`)}},
 	}
 	for _, data := range cases {
 		if got, want := encoded(t, data, "/", nil), marshalled("2", data); got != want {

@@ -9,6 +9,7 @@ package parser
 // report false and the caller falls back to encoding/json.
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"strconv"
@@ -32,6 +33,14 @@ func appendJSONDepth(b []byte, v any, depth int) ([]byte, bool) {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...), true
+	case json.RawMessage:
+		// JSON written by the caller (frutos's Redis adapter transcodes the
+		// msgpack of the events it relays): compact and valid, so what
+		// encoding/json would write too.
+		if len(x) == 0 {
+			return append(b, "null"...), true
+		}
+		return append(b, x...), true
 	case string:
 		return appendJSONString(b, x), true
 	case bool:
@@ -96,6 +105,14 @@ func appendJSONDepth(b []byte, v any, depth int) ([]byte, bool) {
 	}
 	return b, false
 }
+
+// AppendJSONString and AppendJSONFloat are appendJSONString and
+// appendJSONFloat, for frutos's msgpack-to-JSON transcoder
+// (cluster/redisadapter), which must write strings and numbers exactly as
+// this encoder does.
+func AppendJSONString(b []byte, s string) []byte { return appendJSONString(b, s) }
+
+func AppendJSONFloat(b []byte, f float64) ([]byte, bool) { return appendJSONFloat(b, f) }
 
 // appendJSONFloat formats as encoding/json does: like ES6, exponent
 // notation outside [1e-6, 1e21), no NaN or infinity (not JSON).
