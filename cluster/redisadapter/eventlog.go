@@ -23,7 +23,7 @@ type eventLog struct {
 
 type logEntry struct {
 	seq uint64
-	at  int64  // UnixNano
+	at  int64  // the store's clock (monotonic nanoseconds)
 	enc uint32 // buf[enc:tgt] is the event's msgpack (or the unread message),
 	tgt uint32 // buf[tgt:end] its target (empty when not kept)
 	end uint32
@@ -87,18 +87,17 @@ func (l *eventLog) grow(need int) *logChunk {
 }
 
 // dropWhile drops the oldest entries while drop says so, and returns the
-// time of the last one dropped (0 when none was).
-func (l *eventLog) dropWhile(drop func(e logEntry) bool) int64 {
-	var at int64
+// last one dropped (ok: one was).
+func (l *eventLog) dropWhile(drop func(e logEntry) bool) (last logEntry, ok bool) {
 	for len(l.chunks) > 0 {
 		c := l.chunks[0]
 		for c.head < len(c.entries) && drop(c.entries[c.head]) {
-			at = c.entries[c.head].at
+			last, ok = c.entries[c.head], true
 			c.head++
 			l.n--
 		}
 		if c.head < len(c.entries) {
-			return at
+			return last, ok
 		}
 		l.chunks[0] = nil
 		l.chunks = l.chunks[1:]
@@ -107,7 +106,7 @@ func (l *eventLog) dropWhile(drop func(e logEntry) bool) int64 {
 			l.spare = c
 		}
 	}
-	return at
+	return last, ok
 }
 
 // after calls fn for each entry with a seq above seq, in order, until fn

@@ -317,7 +317,7 @@ func (n *nspAdapter) forgetJoins(sid socket.SocketId) {
 // restored socket's joins.
 func (n *nspAdapter) AddAll(id socket.SocketId, rooms *types.Set[socket.Room]) {
 	if n.store != nil {
-		n.store.bornAt(id, time.Now())
+		n.store.joined(id)
 	}
 	n.Adapter.AddAll(id, rooms)
 	if n.stream != nil && n.csr {

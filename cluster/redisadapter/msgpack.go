@@ -74,6 +74,9 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		if i, err := x.Int64(); err == nil {
 			return appendInt(b, i), nil
 		}
+		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
+			return appendUint(b, u), nil
+		}
 		f, err := x.Float64()
 		if err != nil {
 			return nil, fmt.Errorf("msgpack: bad json.Number %q", string(x))

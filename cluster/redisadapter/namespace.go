@@ -47,6 +47,7 @@ type nspAdapter struct {
 	handover  string
 	handovers handoverWaiters
 	store     *sessionStore // connection state recovery, nil when off
+	deliverMu sync.Mutex    // with a store: one broadcast recorded and written at a time
 	joining   map[socket.SocketId]*pendingJoins
 	buffers   map[string]*handoverBuffer // by handover request id
 	buffering atomic.Int32               // len(buffers), read without the lock
@@ -227,6 +228,11 @@ func (n *nspAdapter) deliverRaw(packet *parser.Packet, opts *socket.BroadcastOpt
 		return
 	}
 	if n.store != nil {
+		// Offsets must reach each client in their order: a client whose
+		// transport dies between two writes has the offset of the last it
+		// got, and a restore replays what comes after it.
+		n.deliverMu.Lock()
+		defer n.deliverMu.Unlock()
 		if t := targetOf(opts); storable(packet, t) {
 			n.store.record(packet, t, raw)
 		}

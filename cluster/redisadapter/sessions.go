@@ -19,36 +19,43 @@ import (
 // What a returning client needs is every event meant for it after the
 // last one it got (its offset). Two kinds of events qualify:
 //   - those written to its transport while the transport was already
-//     dead: at most pingInterval + pingTimeout before the server noticed,
-//     so a window of recent events, for everyone, of that length (recent);
+//     dead: at most pingInterval + pingTimeout before the server noticed
+//     (recentFor, with a margin), so a window of recent events, for
+//     everyone (recent), held back while a session that may need its
+//     window is away;
 //   - those emitted after the server noticed (PersistSession), for as long
-//     as the session may come back: kept per session, and only the events
-//     whose rooms match (away).
+//     as the session may come back: only the events whose rooms match,
+//     once each (kept), the session holding their seqs.
 //
 // Offsets are this store's own: a prefix unique to the namespace adapter
 // and a counter. They are only compared with offsets of the same store.
+// Every event gets the next seq under mu, so seqs order events; times are
+// monotonic (since start), so a change of the wall clock moves nothing.
 type sessionStore struct {
 	prefix    string
 	recentFor time.Duration // pingInterval + pingTimeout + margin
 	keep      time.Duration // max_disconnection
 	maxRecent int           // maxRecent; tests lower them
 	maxAway   int           // maxAwayPackets
+	start     time.Time
+	now       func() time.Time // time.Now; tests move a clock of their own
 
 	mu      sync.Mutex
 	seq     uint64
 	scratch []byte   // record's encoding buffer
-	recent  eventLog // every event of the last recentFor (at most maxRecent)
-	// countCut is when the newest event dropped from recent for its count,
-	// not its age, was recorded: a restore that would need recent events
-	// from before it cannot prove it has them all.
-	countCut int64
-	kept     eventLog // the events some away session waits for, until keep
+	recent  eventLog // every event of the window (at most maxRecent)
+	// dropped is the newest event dropped from recent: a restore that
+	// needs one at least as new cannot be given every event it missed.
+	dropped logEntry
+	kept    eventLog // the events some away session waits for, until keep
 	// unread decodes a message kept by keepUnread into the event it
 	// carries, if it is one a socket in rooms missed.
-	unread func(payload []byte, rooms *types.Set[socket.Room]) ([]any, bool)
-	away   map[socket.PrivateSessionId]*awaySession
-	byRoom map[socket.Room]map[*awaySession]struct{} // away sessions by room, for record
-	born   map[socket.SocketId]time.Time             // connected sockets' first join
+	unread  func(payload []byte, rooms *types.Set[socket.Room]) ([]any, bool)
+	away    map[socket.PrivateSessionId]*awaySession
+	byRoom  map[socket.Room]map[*awaySession]struct{} // away sessions by room, for record
+	byAge   []*awaySession                            // away sessions as persisted, oldest first (some gone)
+	born    map[socket.SocketId]uint64                // connected sockets: the seq when each joined its first room
+	bornSet map[socket.SocketId]bool
 }
 
 // FromSessionStart is the offset of a client that asks for its session
@@ -65,12 +72,17 @@ const (
 	maxAwayPackets = 10_000
 )
 
+// maxScratch: record's encoding buffer is not kept past this size.
+const maxScratch = 64 << 10
+
 type awaySession struct {
-	session *socket.SessionToPersist
-	born    time.Time // when its socket was created (zero: unknown)
-	since   time.Time
-	until   time.Time
-	seqs    []uint64 // its events in kept, in order
+	session  *socket.SessionToPersist
+	born     uint64 // seq when its socket was created
+	hasBorn  bool
+	sinceSeq uint64 // the last seq before the server noticed it gone
+	since    time.Time
+	until    time.Time
+	seqs     []uint64 // its events in kept, in order
 	// overflow: more than maxAwayPackets events were meant for it; it
 	// cannot be restored whole, so it is not restored.
 	overflow bool
@@ -78,15 +90,20 @@ type awaySession struct {
 
 func newSessionStore(prefix string, recentFor, keep time.Duration) *sessionStore {
 	return &sessionStore{prefix: prefix + "-", recentFor: recentFor, keep: keep, maxRecent: maxRecent, maxAway: maxAwayPackets,
+		start: time.Now(), now: time.Now,
 		away: map[socket.PrivateSessionId]*awaySession{}, byRoom: map[socket.Room]map[*awaySession]struct{}{},
-		born: map[socket.SocketId]time.Time{}}
+		born: map[socket.SocketId]uint64{}, bornSet: map[socket.SocketId]bool{}}
 }
 
-// bornAt notes when a socket joined its first room: its creation.
-func (st *sessionStore) bornAt(id socket.SocketId, at time.Time) {
+// clock is t in the store's monotonic nanoseconds.
+func (st *sessionStore) clock(t time.Time) int64 { return int64(t.Sub(st.start)) }
+
+// joined notes a socket's first join: its creation, for a restore without
+// offset (the events after it are the ones it may have missed).
+func (st *sessionStore) joined(id socket.SocketId) {
 	st.mu.Lock()
-	if _, ok := st.born[id]; !ok {
-		st.born[id] = at
+	if !st.bornSet[id] {
+		st.born[id], st.bornSet[id] = st.seq, true
 	}
 	st.mu.Unlock()
 }
@@ -95,6 +112,7 @@ func (st *sessionStore) bornAt(id socket.SocketId, at time.Time) {
 func (st *sessionStore) forget(id socket.SocketId) {
 	st.mu.Lock()
 	delete(st.born, id)
+	delete(st.bornSet, id)
 	st.mu.Unlock()
 }
 
@@ -118,39 +136,34 @@ func (st *sessionStore) record(p *parser.Packet, t target, raw []byte) {
 	if !ok {
 		return
 	}
-	now := time.Now()
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	now := st.now()
 	st.seq++
 	data = withOffset(data, st.offset(st.seq))
 	p.Data = data
-	e := logEntry{seq: st.seq, at: now.UnixNano(), unread: raw != nil}
+	e := logEntry{seq: st.seq, at: st.clock(now), unread: raw != nil}
 	enc := raw
 	if raw == nil {
 		var err error
 		if enc, err = appendValue(st.scratch[:0], data); err != nil {
 			return // not encodable (a value msgpack cannot carry): delivered, not kept
 		}
-		st.scratch = enc
-		st.recent.addEntry(e, enc, &t)
-	} else {
-		st.recent.addEntry(e, enc, nil) // its target is in it
+		if cap(enc) <= maxScratch {
+			st.scratch = enc
+		}
 	}
+	st.recent.addEntry(e, enc, &t)
 	st.pruneLocked(now)
 	if len(st.away) == 0 {
 		return
 	}
 	wanted := false
 	keep := func(a *awaySession) {
-		if a.overflow || !now.Before(a.until) || !targets(a.session.Rooms, t) {
-			return
+		if st.keepFor(a, now, t) {
+			a.seqs = append(a.seqs, e.seq)
+			wanted = true
 		}
-		if len(a.seqs) == st.maxAway {
-			a.overflow, a.seqs = true, nil
-			return
-		}
-		a.seqs = append(a.seqs, st.seq)
-		wanted = true
 	}
 	switch {
 	case len(t.Rooms) == 0: // to everyone: rare
@@ -177,24 +190,41 @@ func (st *sessionStore) record(p *parser.Packet, t target, raw []byte) {
 	}
 }
 
+// keepFor reports whether an event to t is one more for the away session
+// a; past maxAway of them, a overflows and takes no more.
+func (st *sessionStore) keepFor(a *awaySession, now time.Time, t target) bool {
+	if a.overflow || !now.Before(a.until) || !targets(a.session.Rooms, t) {
+		return false
+	}
+	if len(a.seqs) == st.maxAway {
+		a.overflow, a.seqs = true, nil
+		return false
+	}
+	return true
+}
+
 // keepUnread keeps a broadcast that came from Redis for room, where no
 // local socket is, for the away sessions of room, without decoding it:
 // decoding costs a worker more than the rest of an event's path, and most
-// of these events are never asked for. The message gets its seq now, in
-// arrival order like every other event, and is decoded if a session comes
-// back (by unread, which also checks what only the message says: its
-// exceptions, flags and namespace).
+// of these events are never asked for. Only its selector is read (a
+// volatile event, or one that excludes a session, is not kept for it).
+// The message gets its seq now, in arrival order like every other event,
+// and is decoded if a session comes back (by unread, which also checks
+// its namespace).
 func (st *sessionStore) keepUnread(room socket.Room, payload []byte) {
-	now := time.Now()
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if len(st.byRoom[room]) == 0 {
+		return
+	}
+	t, err := classicTarget(payload)
+	if err != nil || t.Flags.Volatile {
+		return
+	}
+	now := st.now()
 	var seq uint64
 	for a := range st.byRoom[room] {
-		if a.overflow || !now.Before(a.until) {
-			continue
-		}
-		if len(a.seqs) == st.maxAway {
-			a.overflow, a.seqs = true, nil
+		if !st.keepFor(a, now, t) {
 			continue
 		}
 		if seq == 0 {
@@ -204,7 +234,7 @@ func (st *sessionStore) keepUnread(room socket.Room, payload []byte) {
 		a.seqs = append(a.seqs, seq)
 	}
 	if seq != 0 {
-		st.kept.addEntry(logEntry{seq: seq, at: now.UnixNano(), unread: true}, payload, nil)
+		st.kept.addEntry(logEntry{seq: seq, at: st.clock(now), unread: true}, payload, nil)
 		st.pruneLocked(now)
 	}
 }
@@ -214,18 +244,22 @@ func (st *sessionStore) offset(seq uint64) string {
 	return st.prefix + strconv.FormatUint(seq, 36)
 }
 
-// pruneLocked drops recent events older than the window, and the oldest
-// beyond maxRecent; kept events older than keep (every session that
-// waited for them has expired); now and then, expired sessions. Called
-// once per seq.
+// pruneLocked drops recent events older than the window, unless an away
+// session may still need them (the window before it left), and the
+// oldest beyond maxRecent; kept events older than keep (every session
+// that waited for them has expired); now and then, expired sessions.
+// Called once per seq.
 func (st *sessionStore) pruneLocked(now time.Time) {
-	cut := now.Add(-st.recentFor).UnixNano()
-	if at := st.recent.dropWhile(func(e logEntry) bool {
-		return e.at < cut || st.recent.n > st.maxRecent
-	}); at >= cut {
-		st.countCut = at
+	cut := st.clock(now) - int64(st.recentFor)
+	if a := st.oldestAwayLocked(now); a != nil {
+		cut = min(cut, st.clock(a.since)-int64(st.recentFor))
 	}
-	keptCut := now.Add(-st.keep).UnixNano()
+	if e, ok := st.recent.dropWhile(func(e logEntry) bool {
+		return e.at < cut || st.recent.n > st.maxRecent
+	}); ok {
+		st.dropped = e
+	}
+	keptCut := st.clock(now) - int64(st.keep)
 	st.kept.dropWhile(func(e logEntry) bool { return e.at < keptCut })
 	if st.seq%4096 == 0 {
 		for pid, a := range st.away {
@@ -236,17 +270,32 @@ func (st *sessionStore) pruneLocked(now time.Time) {
 	}
 }
 
+// oldestAwayLocked is the away session persisted first that may still
+// come back.
+func (st *sessionStore) oldestAwayLocked(now time.Time) *awaySession {
+	for len(st.byAge) > 0 {
+		a := st.byAge[0]
+		if st.away[a.session.Pid] == a && now.Before(a.until) {
+			return a
+		}
+		st.byAge[0] = nil
+		st.byAge = st.byAge[1:]
+	}
+	return nil
+}
+
 // persist keeps a disconnected session for max_disconnection.
 func (st *sessionStore) persist(s *socket.SessionToPersist) {
-	now := time.Now()
 	if s.Rooms == nil {
 		s.Rooms = types.NewSet[socket.Room]()
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	now := st.now()
 	st.dropLocked(s.Pid)
-	a := &awaySession{session: s, born: st.born[s.Sid], since: now, until: now.Add(st.keep)}
+	a := &awaySession{session: s, born: st.born[s.Sid], hasBorn: st.bornSet[s.Sid], sinceSeq: st.seq, since: now, until: now.Add(st.keep)}
 	st.away[s.Pid] = a
+	st.byAge = append(st.byAge, a)
 	for _, r := range s.Rooms.Keys() {
 		m := st.byRoom[r]
 		if m == nil {
@@ -276,53 +325,39 @@ func (st *sessionStore) dropLocked(pid socket.PrivateSessionId) *awaySession {
 }
 
 // restore returns the session of pid with the events it missed after
-// offset, and forgets it; nil when it is unknown or expired.
+// offset, and forgets it; nil when it is unknown or expired, or when the
+// store cannot give it every event it missed.
 func (st *sessionStore) restore(pid socket.PrivateSessionId, offset string) *socket.Session {
-	now := time.Now()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	a := st.dropLocked(pid)
-	if a == nil {
+	if a == nil || !st.now().Before(a.until) || a.overflow {
 		return nil
 	}
-	if now.After(a.until) {
-		return nil
+	// Recent events up to its departure that it may not have got: after
+	// its offset (any of this store's offsets is a bound, wherever the
+	// event is kept) and after its socket was created. Without an offset
+	// of ours, only the window before it left: an older event for it
+	// would have reached it while its transport was alive.
+	from, own := st.seqOf(offset)
+	if own && from > st.seq {
+		from, own = 0, false // not one this store gave
 	}
-	if a.overflow {
-		return nil
+	if a.hasBorn {
+		from = max(from, a.born)
 	}
-	// Events before the disconnect that the client may not have got: the
-	// recent ones after its offset (all recent ones for it, when the offset
-	// is older than the window: it got none of them; with no offset, all
-	// since its socket was created).
+	window := st.clock(a.since) - int64(st.recentFor)
+	if st.dropped.seq > from && st.dropped.at >= window {
+		return nil // recent lost one it may need (to maxRecent)
+	}
 	var missed []any
-	from, ok := st.seqOf(offset)
-	if ok {
-		if _, _, found := st.recent.find(from); !found {
-			from, ok = 0, false
-		}
-	}
-	since, born := a.since.UnixNano(), a.born.UnixNano()
-	if !ok {
-		// The client's last event is older than recent: recent must still
-		// reach back a whole window before the disconnect was noticed (or
-		// to the socket's creation), or events it missed fell off.
-		need := since - int64(st.recentFor)
-		if offset == FromSessionStart && !a.born.IsZero() {
-			need = max(need, born)
-		}
-		if st.countCut >= need {
-			return nil
-		}
-	}
 	st.recent.after(from, func(e logEntry, c *logChunk) bool {
-		if e.at >= since {
+		if e.seq > a.sinceSeq {
 			return false // from here on, kept has them
 		}
-		if offset == FromSessionStart && !a.born.IsZero() && e.at < born {
-			return true // meant for an earlier socket of its rooms
+		if (own || offset == FromSessionStart) || e.at >= window {
+			missed = st.appendMissed(missed, e, c, a.session.Rooms, true)
 		}
-		missed = st.appendMissed(missed, e, c, a.session.Rooms, true)
 		return true
 	})
 	for _, seq := range a.seqs {
@@ -337,15 +372,15 @@ func (st *sessionStore) restore(pid socket.PrivateSessionId, offset string) *soc
 
 // appendMissed appends a stored event's data if it is for a socket in
 // rooms. match: the event was not matched against rooms when it was kept
-// (recent's are not; kept's unread ones were only by their channel).
+// (recent's); an unread one is checked again when decoded.
 func (st *sessionStore) appendMissed(missed []any, e logEntry, c *logChunk, rooms *types.Set[socket.Room], match bool) []any {
+	if match && !c.targets(e, rooms) {
+		return missed
+	}
 	if e.unread {
 		if data, ok := st.unread(c.encoded(e), rooms); ok {
 			missed = append(missed, withOffset(data, st.offset(e.seq)))
 		}
-		return missed
-	}
-	if match && !c.targets(e, rooms) {
 		return missed
 	}
 	return appendDecoded(missed, c.encoded(e))
@@ -386,7 +421,7 @@ func (st *sessionStore) awayUntil(room socket.Room, now time.Time) (time.Time, b
 
 // awayCount is the number of sessions that may still come back.
 func (st *sessionStore) awayCount() int {
-	now := time.Now()
+	now := st.now()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for pid, a := range st.away {

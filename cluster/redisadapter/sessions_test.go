@@ -247,3 +247,95 @@ func TestSentBy(t *testing.T) {
 		}
 	}
 }
+
+// fakeClock is a store's clock that a test moves.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func clocked(st *sessionStore) *fakeClock    { c := &fakeClock{t: st.start}; st.now = c.now; return c }
+func broadcastOf(t *testing.T, name string, tg target) []byte {
+	t.Helper()
+	b, err := encodeBroadcast(message{Kind: kindBroadcast, UID: "other", Nsp: "/", Data: []any{name}, Target: tg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// unreadStore is a store whose unread messages decode as a namespace
+// adapter's do.
+func unreadStore(recentFor, keep time.Duration) *sessionStore {
+	st := newSessionStore("u", recentFor, keep)
+	n := &nspAdapter{name: "/"}
+	st.unread = n.unread
+	return st
+}
+
+// The events written to a transport that was already dead (up to a window
+// before the server noticed) stay for its session however long it is
+// away, not only for a window from now.
+func TestSessionStoreHoldsTheWindowOfAnAwaySession(t *testing.T) {
+	st := newSessionStore("u", 10*time.Second, time.Minute)
+	clock := clocked(st)
+	seen := event("seen")
+	st.record(seen, target{Rooms: []string{"r"}}, nil)
+	clock.advance(time.Second)
+	st.record(event("into-the-dead-transport"), target{Rooms: []string{"r"}}, nil)
+	clock.advance(8 * time.Second)
+	st.persist(session("p", "r")) // the ping timeout noticed it
+	clock.advance(30 * time.Second)
+	st.record(event("elsewhere"), target{Rooms: []string{"x"}}, nil) // prunes
+	s := st.restore("p", offsetOf(seen))
+	if s == nil || fmt.Sprint(names(s.MissedPackets)) != "[into-the-dead-transport]" {
+		t.Fatalf("restore after 30 s away: %v", s)
+	}
+	// With no session away, the window is from now again.
+	clock.advance(11 * time.Second)
+	st.record(event("later"), target{Rooms: []string{"x"}}, nil)
+	st.mu.Lock()
+	n := st.recent.n
+	st.mu.Unlock()
+	if n != 1 {
+		t.Errorf("recent holds %d events once nobody is away, want 1", n)
+	}
+}
+
+// A client restored with an event that was only kept unread, whose
+// transport dies again before any new event, is restored again with
+// nothing: not with the recent events it already had.
+func TestSessionStoreSecondRestoreReplaysNothing(t *testing.T) {
+	st := unreadStore(time.Minute, time.Minute)
+	st.record(event("a"), target{Rooms: []string{"r"}}, nil)
+	sid := session("p", "r").Sid
+	st.joined(sid)
+	st.persist(session("p", "r"))
+	st.keepUnread("r", broadcastOf(t, "b", target{Rooms: []string{"r"}}))
+	first := st.restore("p", FromSessionStart)
+	if first == nil || fmt.Sprint(names(first.MissedPackets)) != "[b]" {
+		t.Fatalf("first restore: %v", first)
+	}
+	last := first.MissedPackets[len(first.MissedPackets)-1].([]any)
+	st.persist(session("p", "r"))
+	second := st.restore("p", last[len(last)-1].(string))
+	if second == nil || len(second.MissedPackets) != 0 {
+		t.Fatalf("second restore replays %v", second)
+	}
+}
+
+// Messages kept unread count toward a session's limit only when they are
+// for it: volatile ones and ones excluding it do not make it overflow.
+func TestSessionStoreUnreadCountsOnlyItsOwn(t *testing.T) {
+	st := unreadStore(time.Minute, time.Minute)
+	st.maxAway = 3
+	st.persist(session("p", "r", "sid-p"))
+	for range 5 {
+		st.keepUnread("r", broadcastOf(t, "typing", target{Rooms: []string{"r"}, Flags: flags{Volatile: true}}))
+		st.keepUnread("r", broadcastOf(t, "not-for-p", target{Rooms: []string{"r"}, Except: []string{"sid-p"}}))
+	}
+	st.keepUnread("r", broadcastOf(t, "for-p", target{Rooms: []string{"r"}}))
+	s := st.restore("p", FromSessionStart)
+	if s == nil || fmt.Sprint(names(s.MissedPackets)) != "[for-p]" {
+		t.Fatalf("restore: %v", s)
+	}
+}

@@ -55,6 +55,80 @@ func decodeBroadcast(payload []byte) (message, error) {
 	return m, nil
 }
 
+// classicTarget reads only the selector of a broadcast message (see
+// decodeBroadcast), skipping its sender and packet.
+func classicTarget(payload []byte) (target, error) {
+	d := &decoder{b: payload}
+	n, err := d.arrayHeader()
+	if err != nil || n < 3 {
+		return target{}, errors.New("broadcast: not an array of 3")
+	}
+	if err := d.skip(1); err != nil {
+		return target{}, err
+	}
+	if err := d.skip(1); err != nil {
+		return target{}, err
+	}
+	return d.target()
+}
+
+// skip moves past one value without decoding it.
+func (d *decoder) skip(depth int) error {
+	if depth > maxDecodeDepth {
+		return errors.New("msgpack: nesting too deep")
+	}
+	c, err := d.byte()
+	if err != nil {
+		return err
+	}
+	n, items := 0, 0 // bytes to skip, values to skip
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+	case c&0xf0 == 0x80:
+		items = 2 * int(c&0x0f)
+	case c&0xf0 == 0x90:
+		items = int(c & 0x0f)
+	case c&0xe0 == 0xa0:
+		n = int(c & 0x1f)
+	case c == 0xc4 || c == 0xc5 || c == 0xc6:
+		n, err = d.length(1<<(c-0xc4), 1)
+	case c == 0xc7 || c == 0xc8 || c == 0xc9:
+		n, err = d.length(1<<(c-0xc7), 1)
+		n++ // the type byte
+	case c == 0xca, c == 0xce, c == 0xd2:
+		n = 4
+	case c == 0xcb, c == 0xcf, c == 0xd3:
+		n = 8
+	case c == 0xcc, c == 0xd0:
+		n = 1
+	case c == 0xcd, c == 0xd1:
+		n = 2
+	case c >= 0xd4 && c <= 0xd8:
+		n = 1 + 1<<(c-0xd4)
+	case c == 0xd9 || c == 0xda || c == 0xdb:
+		n, err = d.length(1<<(c-0xd9), 1)
+	case c == 0xdc || c == 0xdd:
+		items, err = d.length(2<<(c-0xdc), 1)
+	case c == 0xde || c == 0xdf:
+		items, err = d.length(2<<(c-0xde), 2)
+		items *= 2
+	default:
+		return fmt.Errorf("msgpack: invalid code 0x%02x", c)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := d.take(n); err != nil {
+		return err
+	}
+	for range items {
+		if err := d.skip(depth + 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // eventPacket reads the packet of a broadcast, {type, data, nsp}, as
 // eventData checks it: an event whose data is [event, ...args]. The
 // arguments are transcoded to JSON where they can be.

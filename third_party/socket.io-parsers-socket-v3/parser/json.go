@@ -6,7 +6,8 @@ package parser
 // booleans, nil). appendJSON writes those straight into the packet's bytes,
 // byte for byte what encoding/json.Marshal writes for them (HTML characters
 // escaped, map keys sorted, the same number formats); anything else makes it
-// report false and the caller falls back to encoding/json.
+// report false and the caller falls back to encoding/json. A json.RawMessage
+// is copied as it is (see appendJSONDepth).
 
 import (
 	"encoding/json"
@@ -34,9 +35,12 @@ func appendJSONDepth(b []byte, v any, depth int) ([]byte, bool) {
 	case nil:
 		return append(b, "null"...), true
 	case json.RawMessage:
-		// JSON written by the caller (frutos's Redis adapter transcodes the
-		// msgpack of the events it relays): compact and valid, so what
-		// encoding/json would write too.
+		// JSON written by the caller, copied as it is: frutos's Redis
+		// adapter transcodes the msgpack of the events it relays into
+		// compact, valid JSON, escaped as below, which is what
+		// encoding/json would write for it. (encoding/json would compact,
+		// HTML-escape and validate any other RawMessage; this does not, so
+		// none but those must reach the encoder.)
 		if len(x) == 0 {
 			return append(b, "null"...), true
 		}
