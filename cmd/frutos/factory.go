@@ -31,6 +31,21 @@ func (f *Factory) Config(flags configs.Flags) (*configs.Config, error) {
 	return configs.Load(configs.LoadOptions{File: f.ConfigFile, Env: f.Env, Getenv: f.Getenv, Flags: flags})
 }
 
+// CheckGlobalFlags checks the global --env and --config, when one is given,
+// for every command: a command that needs only the state home (status,
+// stop) would otherwise look for a daemon in the default home, and a
+// mistyped --env would read "the daemon is not running". Only the sources
+// are checked (configs.CheckSources): a bad --env or a --config that does
+// not exist is a flag error, a file that does not decode a configuration
+// error; what only a running app needs (production's secret) is not asked
+// of status.
+func (f *Factory) CheckGlobalFlags() error {
+	if f.ConfigFile == "" && f.Env == "" {
+		return nil
+	}
+	return configs.CheckSources(configs.LoadOptions{File: f.ConfigFile, Env: f.Env, Getenv: f.Getenv})
+}
+
 // Home is the state home: the configuration's (FRUTOS_HOME, the file's
 // home, or ~/.frutos). A configuration that does not load does not stop
 // commands that only need the home (status, stop...): they fall back to
