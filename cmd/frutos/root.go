@@ -55,9 +55,9 @@ with Node backends using @socket.io/redis-emitter.`,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
 	// A flag error is the error and a pointer to --help (as gh), not the
-	// whole usage.
+	// whole usage; a value of the wrong kind says what the flag takes.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return flagError{err: err}
+		return flagError{err: flagValueError(err)}
 	})
 	// Every command checks --env and --config (no command defines its own
 	// PersistentPreRunE, which would replace this one). doctor reports a

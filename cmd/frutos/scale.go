@@ -95,7 +95,7 @@ func parseArgsByHand(c *cobra.Command, args []string) (rest []string, help bool,
 			}
 		}
 		if err := fl.Value.Set(val); err != nil {
-			return nil, false, usageErrorf("invalid argument %q for --%s: %v", val, name, err)
+			return nil, false, flagError{err: badFlagValue(fl, val, err)}
 		}
 	}
 	return rest, false, nil
