@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,8 +37,11 @@ type FrontDoor struct {
 	srv    *http.Server
 	ln     net.Listener
 	proxy  *httputil.ReverseProxy
-	done   chan struct{}
-	hand   handover
+	done   chan struct{} // closed when Serve has returned, or by Close if it never ran
+	// serving is taken by the first of Serve and Close: a front door closed
+	// before it served has no Serve to wait for.
+	serving sync.Once
+	hand    handover
 }
 
 // listenFrontDoor binds addr; Serve starts answering.
@@ -109,8 +113,13 @@ func frontDoorOn(ln net.Listener, r *router, log *slog.Logger) *FrontDoor {
 // Addr is the bound address.
 func (f *FrontDoor) Addr() net.Addr { return f.ln.Addr() }
 
-// Serve answers until Close.
+// Serve answers until Close; after Close, it returns at once.
 func (f *FrontDoor) Serve() {
+	first := false
+	f.serving.Do(func() { first = true })
+	if !first {
+		return
+	}
 	defer close(f.done)
 	if err := serveErr(f.srv.Serve(f.ln)); err != nil {
 		f.log.Error("front door stopped", "err", err)
@@ -123,7 +132,17 @@ func (f *FrontDoor) Serve() {
 // handed over, whose successor accepts on the same socket.
 func (f *FrontDoor) Shutdown(ctx context.Context) {
 	f.hand.leave(ctx, f.srv, f.ln)
+	f.neverServed()
 	<-f.done
+}
+
+// neverServed ends a front door whose Serve has not run (and now never
+// will): nothing else would release its listener or close done.
+func (f *FrontDoor) neverServed() {
+	f.serving.Do(func() {
+		_ = f.ln.Close()
+		close(f.done)
+	})
 }
 
 // file is a duplicate of the listening socket's descriptor, to hand over.
@@ -157,6 +176,7 @@ func dupListener(l net.Listener) (*os.File, error) {
 // over websockets belong to the workers and are not affected.
 func (f *FrontDoor) Close() {
 	_ = f.srv.Close()
+	f.neverServed()
 	<-f.done
 }
 

@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Friction (issue 17): `frutos start --port 80` as a user other than root
@@ -58,4 +60,29 @@ func unprivilegedPortStart(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// Bug: a front door closed before it served (the emit endpoint, or
+// anything else between binding the public port and serving it, failed)
+// waited forever for its Serve to end: the start hung, the control
+// request timed out and the public port stayed bound.
+func TestFrontDoorCloseBeforeServe(t *testing.T) {
+	fd, err := listenFrontDoor("127.0.0.1:0", nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fd.Addr().String()
+	closed := make(chan struct{})
+	go func() { fd.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close of a front door that never served did not return")
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the port stayed bound: %v", err)
+	}
+	l.Close()
+	fd.Serve() // after Close: returns at once
 }
