@@ -52,6 +52,20 @@ type Flags struct {
 // Problems in the file are reported first and alone, then problems with
 // environment variables and flags, then validation of the merged result.
 func Load(o LoadOptions) (*Config, error) {
+	return load(o, true)
+}
+
+// Resolve merges the settings as Load does, without the checks on the
+// merged result (validation and the production rules): for a command that
+// needs one setting, the state home, and must find the same one the
+// daemon was started with even when, say, production's secret is not
+// exported in the operator's shell. A source that cannot be read (an
+// unknown --env, a file that does not decode, PORT=abc) is still an error.
+func Resolve(o LoadOptions) (*Config, error) {
+	return load(o, false)
+}
+
+func load(o LoadOptions, validate bool) (*Config, error) {
 	getenv := o.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -87,6 +101,9 @@ func Load(o LoadOptions) (*Config, error) {
 	}
 	if errs := resolvePaths(c, src, file); len(errs) > 0 {
 		return nil, joinErrs(errs)
+	}
+	if !validate {
+		return c, nil
 	}
 
 	k := checker{src: src}

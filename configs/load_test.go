@@ -479,3 +479,22 @@ func TestCheckSources(t *testing.T) {
 		})
 	}
 }
+
+// Resolve merges without validating: production without a secret gives
+// its settings; a source that cannot be read is still an error.
+func TestResolve(t *testing.T) {
+	dir := inDir(t, "home: state\nenv:\n  production:\n    port: 8080\n")
+	if _, err := Load(LoadOptions{Env: Production, Getenv: envMap()}); err == nil {
+		t.Fatal("Load accepted production without a secret")
+	}
+	c, err := Resolve(LoadOptions{Env: Production, Getenv: envMap()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Home != filepath.Join(dir, "state") || c.Port != 8080 {
+		t.Errorf("home %q, port %d; want %q, 8080", c.Home, c.Port, filepath.Join(dir, "state"))
+	}
+	if _, err := Resolve(LoadOptions{Getenv: envMap("PORT", "abc")}); err == nil {
+		t.Error("Resolve accepted PORT=abc")
+	}
+}
