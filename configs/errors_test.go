@@ -166,7 +166,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "--env unknown", env: "staging",
 			want: `flag --env: env: "staging" is not an env; use development or production`},
 		{name: "--config missing", file: "missing.yaml",
-			want: `missing.yaml: cannot read the config file: no such file or directory`},
+			want: `flag --config: missing.yaml: no such file; give the path of a frutos.yaml`},
 		{name: "env var overrides a bad file value: no error", yaml: "port: 70000\n", vars: []string{"PORT", "80"}},
 	}
 	for _, tc := range tests {

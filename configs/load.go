@@ -52,18 +52,30 @@ type Flags struct {
 // Problems in the file are reported first and alone, then problems with
 // environment variables and flags, then validation of the merged result.
 func Load(o LoadOptions) (*Config, error) {
+	return load(o, true)
+}
+
+// Resolve merges the settings as Load does, without the checks on the
+// merged result (validation and the production rules): for a command that
+// needs one setting, the state home, and must find the same one the
+// daemon was started with even when, say, production's secret is not
+// exported in the operator's shell. A source that cannot be read (an
+// unknown --env, a file that does not decode, PORT=abc) is still an error.
+func Resolve(o LoadOptions) (*Config, error) {
+	return load(o, false)
+}
+
+func load(o LoadOptions, validate bool) (*Config, error) {
 	getenv := o.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	c := Default()
-	switch o.Env {
-	case "", Development:
-	case Production:
+	if err := checkEnv(o.Env); err != nil {
+		return nil, err
+	}
+	if o.Env == Production {
 		c.Env = Production
-	default:
-		return nil, &Error{File: "flag --env", Field: "env",
-			Msg: fmt.Sprintf("%q is not an env; use development or production", o.Env)}
 	}
 
 	src := map[string]Error{} // setting path -> where its value came from
@@ -90,6 +102,9 @@ func Load(o LoadOptions) (*Config, error) {
 	if errs := resolvePaths(c, src, file); len(errs) > 0 {
 		return nil, joinErrs(errs)
 	}
+	if !validate {
+		return c, nil
+	}
 
 	k := checker{src: src}
 	if inlineSecret != nil && c.Env == Production {
@@ -105,6 +120,44 @@ func Load(o LoadOptions) (*Config, error) {
 	return c, nil
 }
 
+// CheckSources checks what the command line says about where settings come
+// from, and nothing else: that Env is an env, that File (when set) exists,
+// and that the file (File, or ./frutos.yaml) decodes. Environment variables
+// and the rules on the merged result (a production secret...) are left to
+// Load: a command that needs only the state home checks its --env and
+// --config with this, without requiring what only a running app needs.
+//
+// Errors are those Load would return for the same problems: a bad --env or
+// a --config that does not exist comes from a flag (FromFlag), a file that
+// does not decode is located in the file.
+func CheckSources(o LoadOptions) error {
+	if err := checkEnv(o.Env); err != nil {
+		return err
+	}
+	file, data, err := readConfigFile(o.File)
+	if err != nil || file == "" {
+		return err
+	}
+	if errs := decodeFile(file, data, Default(), map[string]Error{}); len(errs) > 0 {
+		return joinErrs(errs)
+	}
+	return nil
+}
+
+// checkEnv checks the --env value: "" (development), development or
+// production.
+func checkEnv(env string) error {
+	switch env {
+	case "", Development, Production:
+		return nil
+	}
+	return &Error{File: "flag --env", Field: "env",
+		Msg: fmt.Sprintf("%q is not an env; use development or production", env)}
+}
+
+// readConfigFile reads name, or ./frutos.yaml if name is "" and it exists
+// (file "" if not). A name given that does not exist is a bad --config
+// value, not a bad file.
 func readConfigFile(name string) (string, []byte, error) {
 	if name == "" {
 		if _, err := os.Stat(DefaultFile); errors.Is(err, fs.ErrNotExist) {
@@ -117,6 +170,10 @@ func readConfigFile(name string) (string, []byte, error) {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil, &Error{File: "flag --config",
+				Msg: fmt.Sprintf("%s: no such file; give the path of a frutos.yaml (the example: configs/frutos.yaml)", name)}
 		}
 		return "", nil, &Error{File: name, Msg: "cannot read the config file: " + err.Error()}
 	}

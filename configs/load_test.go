@@ -2,6 +2,7 @@ package configs
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -436,5 +437,64 @@ func TestPathsAreAbsolute(t *testing.T) {
 	}
 	if want := filepath.Join(elsewhere, "rel"); c.Home != want {
 		t.Errorf("home = %q, want %q (relative to the working dir)", c.Home, want)
+	}
+}
+
+// CheckSources checks --env, --config and the file's decoding, and not what
+// only a running app needs: production without a secret passes.
+func TestCheckSources(t *testing.T) {
+	tests := []struct {
+		name, yaml, file, env string
+		want                  string // "" for no error
+		fromFlag              bool
+	}{
+		{name: "nothing given"},
+		{name: "production without a secret", yaml: "port: 3000\n", env: Production},
+		{name: "unknown env", env: "staging", fromFlag: true,
+			want: `flag --env: env: "staging" is not an env; use development or production`},
+		{name: "missing file", file: "missing.yaml", fromFlag: true,
+			want: `flag --config: missing.yaml: no such file`},
+		{name: "file does not decode", yaml: "pory: 3000\n",
+			want: `frutos.yaml:1:1: pory: unknown field; did you mean port?`},
+		{name: "production section does not decode", yaml: "env:\n  production:\n    port: x\n",
+			want: `frutos.yaml:3:5: env.production.port: "x" is not a whole number`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			inDir(t, tc.yaml)
+			err := CheckSources(LoadOptions{File: tc.file, Env: tc.env, Getenv: envMap()})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var ce *Error
+			if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("error %v, want a *Error starting %q", err, tc.want)
+			}
+			if ce.FromFlag() != tc.fromFlag {
+				t.Fatalf("FromFlag() = %v, want %v", ce.FromFlag(), tc.fromFlag)
+			}
+		})
+	}
+}
+
+// Resolve merges without validating: production without a secret gives
+// its settings; a source that cannot be read is still an error.
+func TestResolve(t *testing.T) {
+	dir := inDir(t, "home: state\nenv:\n  production:\n    port: 8080\n")
+	if _, err := Load(LoadOptions{Env: Production, Getenv: envMap()}); err == nil {
+		t.Fatal("Load accepted production without a secret")
+	}
+	c, err := Resolve(LoadOptions{Env: Production, Getenv: envMap()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Home != filepath.Join(dir, "state") || c.Port != 8080 {
+		t.Errorf("home %q, port %d; want %q, 8080", c.Home, c.Port, filepath.Join(dir, "state"))
+	}
+	if _, err := Resolve(LoadOptions{Getenv: envMap("PORT", "abc")}); err == nil {
+		t.Error("Resolve accepted PORT=abc")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -155,6 +156,31 @@ func TestStartFailsCleanly(t *testing.T) {
 		}
 		if n := len(td.status(t).Workers); n != 0 {
 			t.Errorf("%d workers left after a failed start", n)
+		}
+	})
+	// Friction: a taken emit.listen gave the raw "bind: address already in
+	// use", where the public port says what to do.
+	t.Run("emit.listen taken", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		cfg := testConfig(t, td.home, rs.URL(), 1)
+		cfg.Emit.Listen = l.Addr().String()
+		cfg.Emit.Key = "emit-key-0123456789abcdef"
+		err = opErr(td.client.Start(context.Background(), startRequest(t, cfg)))
+		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+		for _, want := range []string{"emit.listen: port " + port + " is taken by another process", "ss -ltnp", "another address in emit.listen"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want it to say %q", err, want)
+			}
+		}
+		if n := len(td.status(t).Workers); n != 0 {
+			t.Errorf("%d workers left after a failed start", n)
+		}
+		if !portFree(cfg.Port) {
+			t.Error("the public port stayed bound after a failed start")
 		}
 	})
 	t.Run("redis unreachable", func(t *testing.T) {

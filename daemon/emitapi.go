@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -53,7 +52,7 @@ func startEmitAPI(cfg *configs.Config, client redis.UniversalClient, log *slog.L
 	l := inherited
 	if l == nil {
 		if l, err = net.Listen("tcp", cfg.Emit.Listen); err != nil {
-			return nil, fmt.Errorf("emit.listen: %w", err)
+			return nil, listenError(emitListen, cfg.Emit.Listen, err)
 		}
 	}
 	s := &emitServer{l: l, addr: l.Addr(), done: make(chan struct{}),

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,34 +37,62 @@ type FrontDoor struct {
 	srv    *http.Server
 	ln     net.Listener
 	proxy  *httputil.ReverseProxy
-	done   chan struct{}
-	hand   handover
+	done   chan struct{} // closed when Serve has returned, or by Close if it never ran
+	// serving is taken by the first of Serve and Close: a front door closed
+	// before it served has no Serve to wait for.
+	serving sync.Once
+	hand    handover
 }
 
 // listenFrontDoor binds addr; Serve starts answering.
 func listenFrontDoor(addr string, r *router, log *slog.Logger) (*FrontDoor, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, listenError(addr, err)
+		return nil, listenError(publicPort, addr, err)
 	}
 	return frontDoorOn(ln, r, log), nil
 }
 
-// listenError says why the public port could not be bound and what to do:
-// the two an operator meets are a port another process holds and a
-// privileged one (below 1024, net.ipv4.ip_unprivileged_port_start) for a
-// user other than root.
-func listenError(addr string, err error) error {
-	switch port := portOf(addr); {
+// bindSetting is a listener the daemon binds, as listenError names it:
+// the setting that moves it and whether it faces browsers.
+type bindSetting struct {
+	name    string // "" for the public port; else the message starts with it
+	choose  string // how to pick another address
+	example string // a port >= 1024, as the setting is written
+	public  bool   // faces browsers: may sit behind a reverse proxy
+}
+
+var (
+	publicPort = bindSetting{choose: "choose another port with --port", example: "--port 8080", public: true}
+	emitListen = bindSetting{name: "emit.listen", choose: "choose another address in emit.listen",
+		example: "emit.listen: 127.0.0.1:3001"}
+)
+
+// listenError says why a listener (the public port, the emit endpoint)
+// could not be bound and what to do: the two an operator meets are a port
+// another process holds and a privileged one (below 1024,
+// net.ipv4.ip_unprivileged_port_start) for a user other than root.
+func listenError(s bindSetting, addr string, err error) error {
+	port := portOf(addr)
+	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Errorf("port %s is taken by another process; stop it or choose another port with --port", port)
+		err = fmt.Errorf("port %s is taken by another process (sudo ss -ltnp 'sport = :%s' names it); stop it or %s",
+			port, port, s.choose)
 	case errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("listen on %s: permission denied: port %s is privileged (below 1024) and this user may not bind it; "+
-			"serve on a port >= 1024 (--port 8080) behind a reverse proxy or load balancer, "+
-			"or give frutos CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep $(command -v frutos), "+
-			"or AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit)", addr, port)
+		instead := fmt.Sprintf("use a port >= 1024 in %s (%s)", s.name, s.example)
+		if s.public {
+			instead = fmt.Sprintf("serve on a port >= 1024 (%s) behind a reverse proxy or load balancer", s.example)
+		}
+		err = fmt.Errorf("listen on %s: permission denied: port %s is privileged (below 1024) and this user may not bind it; "+
+			"%s, or give frutos CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep $(command -v frutos), "+
+			"or AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit)", addr, port, instead)
+	default:
+		err = fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	return fmt.Errorf("listen on %s: %w", addr, err)
+	if s.name != "" {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	return err
 }
 
 // frontDoorOn is a front door on a bound listener (an inherited one, in
@@ -109,8 +138,13 @@ func frontDoorOn(ln net.Listener, r *router, log *slog.Logger) *FrontDoor {
 // Addr is the bound address.
 func (f *FrontDoor) Addr() net.Addr { return f.ln.Addr() }
 
-// Serve answers until Close.
+// Serve answers until Close; after Close, it returns at once.
 func (f *FrontDoor) Serve() {
+	first := false
+	f.serving.Do(func() { first = true })
+	if !first {
+		return
+	}
 	defer close(f.done)
 	if err := serveErr(f.srv.Serve(f.ln)); err != nil {
 		f.log.Error("front door stopped", "err", err)
@@ -123,7 +157,17 @@ func (f *FrontDoor) Serve() {
 // handed over, whose successor accepts on the same socket.
 func (f *FrontDoor) Shutdown(ctx context.Context) {
 	f.hand.leave(ctx, f.srv, f.ln)
+	f.neverServed()
 	<-f.done
+}
+
+// neverServed ends a front door whose Serve has not run (and now never
+// will): nothing else would release its listener or close done.
+func (f *FrontDoor) neverServed() {
+	f.serving.Do(func() {
+		_ = f.ln.Close()
+		close(f.done)
+	})
 }
 
 // file is a duplicate of the listening socket's descriptor, to hand over.
@@ -157,6 +201,7 @@ func dupListener(l net.Listener) (*os.File, error) {
 // over websockets belong to the workers and are not affected.
 func (f *FrontDoor) Close() {
 	_ = f.srv.Close()
+	f.neverServed()
 	<-f.done
 }
 

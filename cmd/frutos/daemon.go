@@ -64,6 +64,7 @@ the configuration, as frutos start would, and exits non-zero if it cannot
 	fl.BoolVar(&opts.Start, "start", false, "start the app from the configuration (containers)")
 	fl.StringVarP(&opts.Flags.Instances, "instances", "i", "", `with --start: number of workers, or "max"`)
 	fl.IntVarP(&opts.Flags.Port, "port", "p", 0, "with --start: public port")
+	expectPort(fl, "port")
 	fl.StringVar(&opts.Flags.RedisURL, "redis", "", "with --start: Redis URL")
 	fl.BoolVar(&opts.Takeover, "takeover", false, "take over from the daemon that runs this one (frutos update does)")
 	_ = fl.MarkHidden("takeover")

@@ -43,6 +43,8 @@ with the fix for what is not ok:
 It changes nothing. Exit status 1 when a check fails (warnings do not).`,
 		Example: "  frutos doctor\n  frutos doctor --env production --config /etc/frutos/frutos.yaml\n  frutos doctor --json | jq '.checks[] | select(.status != \"ok\")'",
 		Args:    cobra.NoArgs,
+		// A file that does not decode is the config check's fail line.
+		Annotations: map[string]string{annotationReportsConfig: "yes"},
 		RunE: func(*cobra.Command, []string) error {
 			if runF != nil {
 				return runF(opts)

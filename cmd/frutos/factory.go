@@ -28,17 +28,39 @@ func newFactory(streams *IOStreams, getenv func(string) string) *Factory {
 // Config loads the configuration: defaults < file < env section <
 // environment < flags.
 func (f *Factory) Config(flags configs.Flags) (*configs.Config, error) {
-	return configs.Load(configs.LoadOptions{File: f.ConfigFile, Env: f.Env, Getenv: f.Getenv, Flags: flags})
+	return configs.Load(f.loadOptions(flags))
+}
+
+func (f *Factory) loadOptions(flags configs.Flags) configs.LoadOptions {
+	return configs.LoadOptions{File: f.ConfigFile, Env: f.Env, Getenv: f.Getenv, Flags: flags}
+}
+
+// CheckGlobalFlags checks the global --env and --config, when one is given,
+// for every command: a command that needs only the state home (status,
+// stop) would otherwise look for a daemon in the default home, and a
+// mistyped --env would read "the daemon is not running". Only the sources
+// are checked (configs.CheckSources): a bad --env or a --config that does
+// not exist is a flag error, a file that does not decode a configuration
+// error; what only a running app needs (production's secret) is not asked
+// of status.
+func (f *Factory) CheckGlobalFlags() error {
+	if f.ConfigFile == "" && f.Env == "" {
+		return nil
+	}
+	return configs.CheckSources(f.loadOptions(configs.Flags{}))
 }
 
 // Home is the state home: the configuration's (FRUTOS_HOME, the file's
-// home, or ~/.frutos). A configuration that does not load does not stop
-// commands that only need the home (status, stop...): they fall back to
-// FRUTOS_HOME or the default.
+// home, or ~/.frutos). A configuration that does not validate does not
+// stop commands that only need the home (status, stop...): the home is
+// still the one its sources say (configs.Resolve), so that `status --env
+// production` without the production secret exported finds the daemon of
+// the file's home. Only when the sources cannot be read do they fall back
+// to FRUTOS_HOME or the default.
 // It is resolved once per command (the flags are parsed by then).
 func (f *Factory) Home() string {
 	f.homeOnce.Do(func() {
-		switch cfg, err := f.Config(configs.Flags{}); {
+		switch cfg, err := configs.Resolve(f.loadOptions(configs.Flags{})); {
 		case err == nil:
 			f.home = cfg.Home
 		case f.Getenv("FRUTOS_HOME") != "":

@@ -35,6 +35,11 @@ func groupCommands(root *cobra.Command) {
 	root.SetHelpCommandGroupID("check")
 }
 
+// annotationReportsConfig marks a command that reports a configuration
+// file that does not decode itself (doctor, as a failed check) rather than
+// stopping before it runs.
+const annotationReportsConfig = "frutos/reports-config"
+
 func newRootCmd(f *Factory) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "frutos <command> [flags]",
@@ -50,10 +55,21 @@ with Node backends using @socket.io/redis-emitter.`,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
 	// A flag error is the error and a pointer to --help (as gh), not the
-	// whole usage.
+	// whole usage; a value of the wrong kind says what the flag takes.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return flagError{err: err}
+		return flagError{err: flagValueError(err)}
 	})
+	// Every command checks --env and --config (no command defines its own
+	// PersistentPreRunE, which would replace this one). doctor reports a
+	// configuration that does not decode as one of its checks, so it
+	// stops here only for a bad flag value.
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		err := f.CheckGlobalFlags()
+		if err != nil && cmd.Annotations[annotationReportsConfig] != "" && !onlyBadFlagValues(err) {
+			return nil
+		}
+		return err
+	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.ConfigFile, "config", "", "configuration file (default ./frutos.yaml if present)")
 	pf.StringVar(&f.Env, "env", "", "environment: development (default) or production")

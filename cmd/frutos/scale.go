@@ -38,6 +38,10 @@ scale to 0 explicitly with "frutos scale 0".`,
 			if help {
 				return c.Help()
 			}
+			// The root's check ran before the hand parsing set them.
+			if err := f.CheckGlobalFlags(); err != nil {
+				return err
+			}
 			if len(rest) != 1 {
 				return usageErrorf("scale takes one argument: N, +N or -N")
 			}
@@ -91,7 +95,7 @@ func parseArgsByHand(c *cobra.Command, args []string) (rest []string, help bool,
 			}
 		}
 		if err := fl.Value.Set(val); err != nil {
-			return nil, false, usageErrorf("invalid argument %q for --%s: %v", val, name, err)
+			return nil, false, flagError{err: badFlagValue(fl, val, err)}
 		}
 	}
 	return rest, false, nil

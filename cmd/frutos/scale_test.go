@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -13,6 +14,10 @@ import (
 // f.yaml scale 2` failed with "scale takes one argument". Found by the
 // chaos suite.
 func TestScaleTakesTheRootFlags(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("f.yaml", []byte("port: 3000\n"), 0o600); err != nil { // --config is checked
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"--config", "f.yaml", "--env", "production", "scale", "-1"},
 		{"scale", "-1", "--config", "f.yaml", "--env=production"},

@@ -57,6 +57,7 @@ With no Redis configured in development, an embedded one is started.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Flags.Instances, "instances", "i", "", `number of workers, or "max" for one per usable CPU`)
 	fl.IntVarP(&opts.Flags.Port, "port", "p", 0, "public port (default: PORT, then the configuration's, 3000)")
+	expectPort(fl, "port")
 	fl.StringVar(&opts.Flags.RedisURL, "redis", "", "Redis URL (default: REDIS_URL, then the configuration)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the status as JSON")
 	return cmd
