@@ -446,6 +446,9 @@ func (a *Adapter) send(batch []outgoing) {
 	if a.ctx.Err() != nil {
 		return
 	}
+	if !a.opts.Sharded && !a.opts.Streams {
+		followFailover(ctx, a.client)
+	}
 	a.publishErrors.Add(uint64(len(batch)))
 	a.lastPubErr.Store(time.Now().UnixNano())
 	a.link.setError(err)

@@ -136,6 +136,19 @@ func TestClusterMasterFailover(t *testing.T) {
 			t.Logf("cluster, %s, %s killed: %s", p.name, victim.Addr(), r)
 		})
 	}
+	// The master B publishes to (classic: the master of the key's slot)
+	// fails, while B's own links may be elsewhere: B must follow the
+	// failover without waiting for go-redis's periodic reload.
+	t.Run("classic-publisher", func(t *testing.T) {
+		c := redistest.StartCluster(t, redistest.ClusterOptions{Replicas: 1})
+		a := startGoServer(t, c.URL(), serverOptions{})
+		b := startGoServer(t, c.URL(), serverOptions{})
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		victim := c.MasterOf(ctx, c.Slot(ctx, "socket.io"))
+		r := measureFailover(t, a, b, victim.Stop)
+		t.Logf("cluster, classic, the publisher's master %s killed: %s", victim.Addr(), r)
+	})
 	t.Run("streams", func(t *testing.T) {
 		c := redistest.StartCluster(t, redistest.ClusterOptions{Replicas: 1})
 		opts := redisadapter.Options{Streams: true}

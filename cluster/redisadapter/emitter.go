@@ -271,7 +271,23 @@ func (e Emitter) publish(ctx context.Context, out outgoing) (int64, error) {
 	if e.sharded {
 		return e.client.SPublish(ctx, out.channel, out.payload).Result()
 	}
-	return classicPublisher(ctx, e.client, e.key).Publish(ctx, out.channel, out.payload).Result()
+	n, err := classicPublisher(ctx, e.client, e.key).Publish(ctx, out.channel, out.payload).Result()
+	if err != nil {
+		followFailover(ctx, e.client)
+	}
+	return n, err
+}
+
+// followFailover has go-redis load the cluster's slots again after a
+// command sent to the node classicPublisher chose failed. go-redis does
+// so by itself only every ClusterStateReloadInterval (a minute by
+// default), so a publisher whose own connections were elsewhere kept
+// publishing to a dead master for up to a minute after its replica took
+// over (TestClusterMasterFailover/classic-publisher).
+func followFailover(ctx context.Context, client redis.UniversalClient) {
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		cc.ReloadState(ctx)
+	}
 }
 
 // classicPublisher is where PUBLISH goes. On Redis Cluster go-redis sends
