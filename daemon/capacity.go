@@ -1,13 +1,11 @@
 package daemon
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/shirou/gopsutil/v4/mem"
 )
 
 // What one worker costs the machine, for Capacity. A worker is a process
@@ -76,24 +74,12 @@ func (m Machine) checkCapacity(n int) error {
 	return badRequestf("%d workers is more than this machine can hold: at most %d (%s); \"max\" runs one worker per CPU", n, limit, why)
 }
 
-// memAvailable is MemAvailable of /proc/meminfo in bytes, 0 when unknown.
+// memAvailable is the memory available to new processes in bytes
+// (MemAvailable of /proc/meminfo), 0 when unknown.
 func memAvailable() uint64 {
-	f, err := os.Open("/proc/meminfo")
+	v, err := mem.VirtualMemory()
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "MemAvailable:")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		if err != nil {
-			return 0
-		}
-		return kb << 10
-	}
-	return 0
+	return v.Available
 }

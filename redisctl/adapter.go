@@ -1,6 +1,8 @@
 package redisctl
 
 import (
+	"context"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/frutos/frutos/cluster/redisadapter"
@@ -29,4 +31,23 @@ func NewEmitter(client redis.UniversalClient, r configs.Redis) redisadapter.Emit
 		em = em.Streams(StreamOptions(r))
 	}
 	return em
+}
+
+// Emit sends event through em, as the configuration r selects, for
+// `frutos emit` and the HTTP emit endpoint alike. With streams it is
+// appended to the stream (entry is its id) and receivers counts the
+// servers reading the stream: a count, not a condition, since the event is
+// in the stream whatever the count says (an error there is no failure: a
+// caller that retried would send it twice). Otherwise it is published and
+// receivers is what PUBLISH answers.
+func Emit(ctx context.Context, em redisadapter.Emitter, r configs.Redis, event string, args ...any) (receivers int64, entry string, err error) {
+	if !Streams(r) {
+		receivers, err = em.Emit(ctx, event, args...)
+		return receivers, "", err
+	}
+	if entry, err = em.EmitEntry(ctx, event, args...); err != nil {
+		return 0, "", err
+	}
+	receivers, _ = em.ServerCount(ctx)
+	return receivers, entry, nil
 }

@@ -247,16 +247,11 @@ func (h *EmitAPI) emit(ctx context.Context, req EmitRequest, args []any) (EmitRe
 	em = em.To(resp.Rooms...)
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	var err error
 	if Streams(h.cfg) {
 		resp.Adapter = configs.AdapterStreams
-		if resp.Entry, err = em.EmitEntry(ctx, req.Event, args...); err != nil {
-			return resp, err
-		}
-		resp.Receivers, _ = em.ServerCount(ctx) // a count, not a condition
-		return resp, nil
 	}
-	resp.Receivers, err = em.Emit(ctx, req.Event, args...)
+	var err error
+	resp.Receivers, resp.Entry, err = Emit(ctx, em, h.cfg, req.Event, args...)
 	return resp, err
 }
 

@@ -124,13 +124,7 @@ func testStreamsMixedFleet(t *testing.T, sharded bool) {
 	nodeEmitWithAckThroughGo(t, ctx, node, two)
 
 	// requests, Go asking Node
-	if n := g.IO.Sockets().Adapter().ServerCount(); n != 2 {
-		t.Errorf("Go serverCount = %d", n)
-	}
-	remote := fetch(t, g.IO, "user:1")
-	if len(remote) != 1 || !remote[0].Rooms().Has("mentor:1") {
-		t.Fatalf("Go fetchSockets(user:1) = %v", ids(remote))
-	}
+	goFetchesNodeSocket(t, g)
 	if _, err := node.Do(ctx, map[string]any{"op": "listen", "event": "hola", "ackReply": "desde node"}); err != nil {
 		t.Fatal(err)
 	}

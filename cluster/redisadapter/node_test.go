@@ -192,15 +192,9 @@ func TestMixedFleet(t *testing.T) {
 	nodeEmitWithAckThroughGo(t, ctx, node, two)
 
 	// requests, Go asking Node
-	if n := g.IO.Sockets().Adapter().ServerCount(); n != 2 {
-		t.Errorf("Go serverCount = %d", n)
-	}
-	remote := fetch(t, g.IO, "user:1")
-	if len(remote) != 1 || !remote[0].Rooms().Has("mentor:1") {
-		t.Fatalf("Go fetchSockets(user:1) = %v", ids(remote))
-	}
-	if remote[0].Handshake() == nil || remote[0].Handshake().Auth == nil {
-		t.Errorf("remote socket handshake not carried: %+v", remote[0].Handshake())
+	remote := goFetchesNodeSocket(t, g)
+	if remote.Handshake() == nil || remote.Handshake().Auth == nil {
+		t.Errorf("remote socket handshake not carried: %+v", remote.Handshake())
 	}
 	if _, err := node.Do(ctx, map[string]any{"op": "listen", "event": "hola", "ackReply": "desde node"}); err != nil {
 		t.Fatal(err)
@@ -215,6 +209,20 @@ func TestMixedFleet(t *testing.T) {
 // The requests a Node server makes of a Go server in the mixed-fleet
 // tests (Pub/Sub, sharded and streams adapters alike), with the Go client
 // of user 2 on the Go server (its socket goID, its events in two).
+
+// goFetchesNodeSocket: the Go server counts two servers, and its
+// fetchSockets(user:1) finds the Node client's socket, in mentor:1 too.
+func goFetchesNodeSocket(t *testing.T, g *goServer) *socket.RemoteSocket {
+	t.Helper()
+	if n := g.IO.Sockets().Adapter().ServerCount(); n != 2 {
+		t.Errorf("Go serverCount = %d", n)
+	}
+	remote := fetch(t, g.IO, "user:1")
+	if len(remote) != 1 || !remote[0].Rooms().Has("mentor:1") {
+		t.Fatalf("Go fetchSockets(user:1) = %v", ids(remote))
+	}
+	return remote[0]
+}
 
 // nodeFetchesGoSocket: Node's fetchSockets(user:2) finds the Go socket.
 func nodeFetchesGoSocket(t *testing.T, ctx context.Context, node *nodefix.Proc, goID string) {

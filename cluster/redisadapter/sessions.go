@@ -50,12 +50,11 @@ type sessionStore struct {
 	kept    eventLog // the events some away session waits for, until keep
 	// unread decodes a message kept by keepUnread into the event it
 	// carries, if it is one a socket in rooms missed.
-	unread  func(payload []byte, rooms *types.Set[socket.Room]) ([]any, bool)
-	away    map[socket.PrivateSessionId]*awaySession
-	byRoom  map[socket.Room]map[*awaySession]struct{} // away sessions by room, for record
-	byAge   []*awaySession                            // away sessions as persisted, oldest first (some gone)
-	born    map[socket.SocketId]uint64                // connected sockets: the seq when each joined its first room
-	bornSet map[socket.SocketId]bool
+	unread func(payload []byte, rooms *types.Set[socket.Room]) ([]any, bool)
+	away   map[socket.PrivateSessionId]*awaySession
+	byRoom map[socket.Room]map[*awaySession]struct{} // away sessions by room, for record
+	byAge  []*awaySession                            // away sessions as persisted, oldest first (some gone)
+	born   map[socket.SocketId]uint64                // connected sockets: the seq when each joined its first room
 }
 
 // FromSessionStart is the offset of a client that asks for its session
@@ -92,7 +91,7 @@ func newSessionStore(prefix string, recentFor, keep time.Duration) *sessionStore
 	return &sessionStore{prefix: prefix + "-", recentFor: recentFor, keep: keep, maxRecent: maxRecent, maxAway: maxAwayPackets,
 		start: time.Now(), now: time.Now,
 		away: map[socket.PrivateSessionId]*awaySession{}, byRoom: map[socket.Room]map[*awaySession]struct{}{},
-		born: map[socket.SocketId]uint64{}, bornSet: map[socket.SocketId]bool{}}
+		born: map[socket.SocketId]uint64{}}
 }
 
 // clock is t in the store's monotonic nanoseconds.
@@ -102,8 +101,8 @@ func (st *sessionStore) clock(t time.Time) int64 { return int64(t.Sub(st.start))
 // offset (the events after it are the ones it may have missed).
 func (st *sessionStore) joined(id socket.SocketId) {
 	st.mu.Lock()
-	if !st.bornSet[id] {
-		st.born[id], st.bornSet[id] = st.seq, true
+	if _, ok := st.born[id]; !ok {
+		st.born[id] = st.seq
 	}
 	st.mu.Unlock()
 }
@@ -112,7 +111,6 @@ func (st *sessionStore) joined(id socket.SocketId) {
 func (st *sessionStore) forget(id socket.SocketId) {
 	st.mu.Lock()
 	delete(st.born, id)
-	delete(st.bornSet, id)
 	st.mu.Unlock()
 }
 
@@ -293,7 +291,8 @@ func (st *sessionStore) persist(s *socket.SessionToPersist) {
 	defer st.mu.Unlock()
 	now := st.now()
 	st.dropLocked(s.Pid)
-	a := &awaySession{session: s, born: st.born[s.Sid], hasBorn: st.bornSet[s.Sid], sinceSeq: st.seq, since: now, until: now.Add(st.keep)}
+	born, hasBorn := st.born[s.Sid]
+	a := &awaySession{session: s, born: born, hasBorn: hasBorn, sinceSeq: st.seq, since: now, until: now.Add(st.keep)}
 	st.away[s.Pid] = a
 	st.byAge = append(st.byAge, a)
 	for _, r := range s.Rooms.Keys() {

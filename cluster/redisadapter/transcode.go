@@ -180,13 +180,11 @@ func (d *decoder) eventPacket(nsp *string) ([]any, error) {
 // eventArgs reads an event's data: the event as decoded, each argument as
 // JSON where it can be. ok is false when the data is not an array.
 func (d *decoder) eventArgs() (_ []any, ok bool, _ error) {
-	start := d.pos
 	n, isArray, err := d.arrayHeaderIf()
 	if err != nil {
 		return nil, false, err
 	}
 	if !isArray {
-		d.pos = start
 		_, err := d.value(2)
 		return nil, false, err
 	}
@@ -407,7 +405,7 @@ func (d *decoder) arrayHeader() (int, error) {
 }
 
 // arrayHeaderIf reads an array's header, if the value at d's position is
-// an array (ok); otherwise it consumes one byte.
+// an array (ok); otherwise d's position is unchanged.
 func (d *decoder) arrayHeaderIf() (n int, ok bool, err error) {
 	c, err := d.byte()
 	switch {
@@ -419,6 +417,7 @@ func (d *decoder) arrayHeaderIf() (n int, ok bool, err error) {
 		n, err := d.length(2<<(c-0xdc), 1)
 		return n, err == nil, err
 	}
+	d.pos--
 	return 0, false, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/frutos/frutos/control"
 	"github.com/frutos/frutos/internal/jwtauth"
 	"github.com/frutos/frutos/internal/sioclient"
+	"github.com/frutos/frutos/internal/testutil/eventlog"
 	"github.com/frutos/frutos/internal/testutil/redistest"
 )
 
@@ -133,11 +134,7 @@ func (h *heldClients) deliverWith(what string, emitTo func(i int) error) {
 
 func waitDead(t *testing.T, pid int, within time.Duration, what string) {
 	t.Helper()
-	for deadline := time.Now().Add(within); processAlive(pid); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s (pid %d) still runs after %v", what, pid, within)
-		}
-	}
+	eventlog.WaitFor(t, within, fmt.Sprintf("%s (pid %d) to end", what, pid), func() bool { return !processAlive(pid) })
 }
 
 // Issue 16: `kill -9` of the daemon while clients are connected drops
@@ -309,11 +306,7 @@ func TestUpdateRefusesAndDropsNothing(t *testing.T) {
 		}
 	}()
 	waitAttempts := func(n int64) {
-		for deadline := time.Now().Add(20 * time.Second); attempts.Load() < n; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d connection attempts", attempts.Load())
-			}
-		}
+		eventlog.WaitFor(t, 20*time.Second, fmt.Sprintf("%d connection attempts", n), func() bool { return attempts.Load() >= n })
 	}
 	waitAttempts(10)
 	t0 := time.Now()

@@ -204,16 +204,8 @@ func runEmit(opts *emitOptions) error {
 	}
 	ctx, cancel := withRedisTimeout(opts.Redis)
 	defer cancel()
-	var n int64
-	var entry string
-	if streams {
-		if entry, err = em.EmitEntry(ctx, opts.Event, args...); err != nil {
-			return redisFailure(conn.Target, err)
-		}
-		if n, err = em.ServerCount(ctx); err != nil {
-			return redisFailure(conn.Target, err)
-		}
-	} else if n, err = em.Emit(ctx, opts.Event, args...); err != nil {
+	n, entry, err := redisctl.Emit(ctx, em, cfg.Redis, opts.Event, args...)
+	if err != nil {
 		return redisFailure(conn.Target, err)
 	}
 

@@ -180,11 +180,7 @@ func TestLifecycleAsAPM2User(t *testing.T) {
 	if err := syscall.Kill(daemonPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); processAlive(daemonPID); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the daemon outlived SIGKILL")
-		}
-	}
+	waitDead(t, daemonPID, 10*time.Second, "the daemon after SIGKILL")
 	if _, errOut, code := c.run("status"); code != exitDaemon || !strings.Contains(errOut, "not running") {
 		t.Errorf("status with no daemon: exit %d %s", code, errOut)
 	}
@@ -275,11 +271,7 @@ func TestResurrectWhileTheOldWorkersDrain(t *testing.T) {
 	if err := syscall.Kill(st.Daemon.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); processAlive(st.Daemon.PID); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the daemon outlived SIGKILL")
-		}
-	}
+	waitDead(t, st.Daemon.PID, 10*time.Second, "the daemon after SIGKILL")
 	c.ok("resurrect")
 	if now := socketArg(c.status().Workers[0].PID); was == "" || was == now {
 		t.Errorf("the new worker's socket %q is the draining old worker's %q: its exit would unlink it", now, was)

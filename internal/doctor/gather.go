@@ -1,7 +1,6 @@
 package doctor
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shirou/gopsutil/v4/process"
 
 	"github.com/frutos/frutos/configs"
 	"github.com/frutos/frutos/control"
@@ -106,19 +107,14 @@ func pubsubHard(v string) int64 {
 }
 
 // openFilesLimit is the daemon's soft RLIMIT_NOFILE (its workers inherit
-// it), read from /proc/<pid>/limits; this process's when pid is 0 or
-// unreadable.
+// it); this process's when pid is 0 or unreadable.
 func openFilesLimit(pid int) uint64 {
 	if pid > 0 {
-		if f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/limits"); err == nil {
-			defer f.Close()
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				if rest, ok := strings.CutPrefix(sc.Text(), "Max open files"); ok {
-					if fs := strings.Fields(rest); len(fs) > 0 {
-						if n, err := strconv.ParseUint(fs[0], 10, 64); err == nil {
-							return n
-						}
+		if p, err := process.NewProcess(int32(pid)); err == nil {
+			if limits, err := p.Rlimit(); err == nil {
+				for _, l := range limits {
+					if l.Resource == process.RLIMIT_NOFILE {
+						return l.Soft
 					}
 				}
 			}

@@ -68,11 +68,6 @@ func StartAdminUIBrowser(t testing.TB) *Proc {
 	t.Helper()
 	RequireAdminUI(t)
 	p := startIn(t, AdminUIDir(t), "browser.js", []string{EnvChromium + "=" + Chromium(), "FAIL_SHOTS=" + os.Getenv("FAIL_SHOTS")})
-	l := p.waitReady(t)
-	port, ok := l["port"].(float64)
-	if !ok || port <= 0 {
-		t.Fatalf("nodefix: %s: ready line without port: %v", p.name, l)
-	}
-	p.port = int(port)
+	p.waitPort(t)
 	return p
 }

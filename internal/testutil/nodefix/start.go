@@ -43,14 +43,21 @@ func StartServers(t testing.TB, opts ...ServerOptions) []*Proc {
 		ps[i] = launchServer(t, o)
 	}
 	for _, p := range ps {
-		l := p.waitReady(t)
-		port, ok := l["port"].(float64)
-		if !ok || port <= 0 {
-			t.Fatalf("nodefix: %s: ready line without port: %v", p.name, l)
-		}
-		p.port = int(port)
+		p.waitPort(t)
 	}
 	return ps
+}
+
+// waitPort waits for the ready line of a process that listens, and notes
+// its port.
+func (p *Proc) waitPort(t testing.TB) {
+	t.Helper()
+	l := p.waitReady(t)
+	port, ok := l["port"].(float64)
+	if !ok || port <= 0 {
+		t.Fatalf("nodefix: %s: ready line without port: %v", p.name, l)
+	}
+	p.port = int(port)
 }
 
 func launchServer(t testing.TB, o ServerOptions) *Proc {
