@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	eio "github.com/zishang520/socket.io/servers/engine/v3"
 	"github.com/zishang520/socket.io/servers/engine/v3/transports"
@@ -306,8 +307,11 @@ func (s *Server) acceptWebsocket(fd int, head []byte, remote, key string, early 
 		// instead of taking the probe's noop (the protocol suites'
 		// "ignores HTTP requests with same sid after upgrade" got a 200).
 		if !sock.beginUpgrade(c) {
-			_ = c.send(resp) // then closed: what clients expect of a second websocket
-			c.abort()
+			// Then closed, as clients expect of a second websocket; held
+			// back as a late poll's refusal is (lateRefusalDelay), or a
+			// client may see this close before the first one's "3probe".
+			_ = c.send(resp)
+			time.AfterFunc(lateRefusalDelay, c.abort)
 			return
 		}
 		if err := c.send(resp); err != nil {

@@ -61,6 +61,7 @@ type Socket struct {
 	probe     *wsConn  // the websocket of an upgrade under way
 	probed    bool     // the upgrade was probed: polls end at once (noop)
 	upgraded  bool
+	upgradeAt time.Time // when the upgrade completed
 	upgradeT  *time.Timer
 	hb        *time.Timer // the heartbeat: next ping, or the pong deadline
 	hbDue     time.Time

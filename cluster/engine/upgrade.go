@@ -101,7 +101,7 @@ func (s *Socket) completeUpgrade(c *wsConn) {
 		return
 	}
 	s.upgradeT.Stop()
-	s.probe, s.probed, s.upgraded = nil, false, true
+	s.probe, s.probed, s.upgraded, s.upgradeAt = nil, false, true, time.Now()
 	old := s.poll
 	s.poll, s.ws = nil, c
 	var frames [][]byte
