@@ -113,7 +113,10 @@ func TestChaosShortStreams(t *testing.T) {
 		if f.ReconnectSec < 0 || f.EndedDisconnected != 0 || f.WorkersOnline != f.Workers {
 			t.Errorf("%s: %d clients never came back, %d of %d workers healthy", f.Fault, f.EndedDisconnected, f.WorkersOnline, f.Workers)
 		}
-		if f.Sent == 0 || f.Sent != f.Delivered || f.Lost != 0 || f.Duplicates != 0 || f.Late != 0 {
+		// An emit whose XADD timed out while Redis was frozen is counted
+		// refused (EmitErrors) though Redis may have taken it: its one
+		// delivery is then one more than sent, and right.
+		if f.Sent == 0 || f.Delivered < f.Sent || f.Delivered > f.Sent+f.EmitErrors || f.Lost != 0 || f.Duplicates != 0 || f.Late != 0 {
 			t.Errorf("%s: sent %d, delivered %d, lost %d, twice %d, late %d", f.Fault, f.Sent, f.Delivered, f.Lost, f.Duplicates, f.Late)
 		}
 		if f.NotRecovered != 0 {
